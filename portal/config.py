@@ -1,0 +1,101 @@
+"""Configuration read from the environment.
+
+Local runs get safe embedded defaults (SQLite and a generated secret under ``instance/``);
+production refuses to start without the secrets it needs.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_INSTANCE = PROJECT_ROOT / "instance"
+
+
+class ConfigError(RuntimeError):
+    """Raised at start-up when the configuration cannot work."""
+
+
+def normalise_database_url(url: str) -> str:
+    """Use the psycopg 3 driver for PostgreSQL URLs given in their usual form."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url
+
+
+def _local_secret(instance: Path) -> str:
+    """Return the secret kept in instance/, creating it once for local runs."""
+    path = instance / "secret_key"
+    if not path.exists():
+        instance.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _bool(value: str | None, default: bool = False) -> bool:
+    if value is None or value == "":
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[str, object]:
+    """Build the Flask config mapping from environment variables plus explicit overrides."""
+    env = dict(os.environ if env is None else env)
+    portal_env = env.get("PORTAL_ENV", "local").lower()
+    if portal_env not in {"local", "test", "production"}:
+        raise ConfigError(f"PORTAL_ENV must be local, test or production, not {portal_env!r}")
+    production = portal_env == "production"
+    instance = Path(env.get("INSTANCE_PATH", DEFAULT_INSTANCE))
+
+    secret = env.get("SECRET_KEY", "")
+    if not secret:
+        if production:
+            raise ConfigError(
+                "SECRET_KEY is not set. In production set SECRET_KEY to a long random value "
+                "(for example: python -c 'import secrets; print(secrets.token_hex(32))')."
+            )
+        secret = _local_secret(instance)
+
+    database_url = env.get("DATABASE_URL", "")
+    if not database_url:
+        if production:
+            raise ConfigError("DATABASE_URL is not set. Production needs a PostgreSQL URL.")
+        instance.mkdir(parents=True, exist_ok=True)
+        database_url = f"sqlite:///{instance / 'portal.db'}"
+
+    redis_url = env.get("REDIS_URL", "")
+    if not redis_url and production:
+        raise ConfigError("REDIS_URL is not set. Production needs a Redis URL.")
+
+    config: dict[str, object] = {
+        "PORTAL_ENV": portal_env,
+        "SECRET_KEY": secret,
+        "SQLALCHEMY_DATABASE_URI": normalise_database_url(database_url),
+        "SQLALCHEMY_ENGINE_OPTIONS": {"pool_pre_ping": True},
+        "REDIS_URL": redis_url,  # empty: the local runner starts an embedded Redis and sets it
+        "MAIL_URL": env.get("MAIL_URL", ""),
+        "MAIL_FROM": env.get("MAIL_FROM", "Trial Transparency Portal <no-reply@localhost>"),
+        "PUBLIC_URL": env.get("PUBLIC_URL", "http://127.0.0.1:5000"),
+        "INSTANCE_PATH": str(instance),
+        "UPLOAD_FOLDER": env.get("UPLOAD_FOLDER", str(instance / "files")),
+        "MAX_CONTENT_LENGTH": 11 * 1024 * 1024,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": production,
+        "REMEMBER_COOKIE_HTTPONLY": True,
+        "REMEMBER_COOKIE_SECURE": production,
+        "PREFERRED_URL_SCHEME": "https" if production else "http",
+        "WTF_CSRF_ENABLED": True,
+        "WTF_CSRF_TIME_LIMIT": None,
+        "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
+        "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        "TOKEN_MAX_AGE_SECONDS": int(env.get("TOKEN_MAX_AGE_SECONDS", str(3 * 24 * 3600))),
+        "HSTS": production,
+        "JOB_TIMEOUT_SECONDS": int(env.get("JOB_TIMEOUT_SECONDS", "600")),
+    }
+    config.update(overrides)
+    return config

@@ -1,0 +1,72 @@
+"""Home page per role, /healthz, and serving the built GOV.UK Frontend assets."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import sqlalchemy as sa
+from flask import current_app, jsonify, render_template, send_from_directory
+from flask_login import current_user
+from rq import Worker
+
+from portal import access
+from portal.extensions import csrf, db
+from portal.jobs import redis_connection
+from portal.main import bp
+from portal.timeutil import utcnow
+
+WORKER_STALE_SECONDS = 120
+
+
+@bp.route("/")
+@access.public
+def home():
+    return render_template("main/home.html", user=current_user)
+
+
+@bp.route("/assets/<path:filename>")
+@access.public
+def assets(filename: str):
+    """GOV.UK Frontend fonts and images, built into static/govuk by `make assets`."""
+    folder = Path(current_app.static_folder or "") / "govuk" / "assets"
+    return send_from_directory(folder, filename, max_age=7 * 24 * 3600)
+
+
+@bp.route("/healthz")
+@access.public
+@csrf.exempt
+def healthz():
+    """Database, Redis and worker heartbeat as JSON: 200 when all are well, else 503."""
+    checks: dict[str, dict[str, object]] = {}
+    try:
+        db.session.execute(sa.text("SELECT 1"))
+        checks["database"] = {"ok": True}
+    except Exception as exc:
+        db.session.rollback()
+        checks["database"] = {"ok": False, "error": type(exc).__name__}
+    try:
+        conn = redis_connection()
+        conn.ping()
+        checks["redis"] = {"ok": True}
+        now = utcnow()
+        beats = []
+        for worker in Worker.all(connection=conn):
+            beat = worker.last_heartbeat
+            if beat is not None:
+                if beat.tzinfo is None:
+                    from datetime import UTC
+
+                    beat = beat.replace(tzinfo=UTC)
+                beats.append((now - beat).total_seconds())
+        fresh = [age for age in beats if age <= WORKER_STALE_SECONDS]
+        checks["worker"] = {
+            "ok": bool(fresh),
+            "workers": len(fresh),
+            "last_heartbeat_seconds_ago": round(min(beats), 1) if beats else None,
+        }
+    except Exception as exc:
+        checks["redis"] = {"ok": False, "error": type(exc).__name__}
+        checks["worker"] = {"ok": False, "error": "Redis unreachable"}
+    healthy = all(check["ok"] for check in checks.values())
+    body = {"status": "ok" if healthy else "unhealthy", "checks": checks}
+    return jsonify(body), 200 if healthy else 503

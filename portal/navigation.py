@@ -1,0 +1,38 @@
+"""Role-aware links for the service navigation bar. Areas add theirs to NAV_ITEMS."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from flask import url_for
+
+
+@dataclass(frozen=True)
+class NavItem:
+    text: str
+    endpoint: str
+    roles: tuple[str, ...]
+
+
+NAV_ITEMS: list[NavItem] = [
+    NavItem(
+        "Organisation", "auth.organisation", ("sponsor", "sponsor_admin", "compliance_officer")
+    ),
+    NavItem("Organisations", "review.organisations", ("reviewer", "admin")),
+    NavItem("Outbox", "admin.outbox", ("admin",)),
+]
+
+
+def extra_navigation(user) -> list[dict[str, str]]:
+    """The links ``user`` may follow, in order."""
+    if not user.is_authenticated or not user.role:
+        return []
+    if not user.sees_all_organisations and (
+        user.organisation is None or not user.organisation.approved
+    ):
+        return []
+    return [
+        {"text": item.text, "href": url_for(item.endpoint)}
+        for item in NAV_ITEMS
+        if user.role in item.roles
+    ]

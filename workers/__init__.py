@@ -1,0 +1,1 @@
+"""RQ job functions. Each takes ids, never objects, and runs inside an app context."""

@@ -1,0 +1,34 @@
+"""Deliver queued email."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from portal.extensions import db
+from portal.mail import send_smtp
+from portal.models import OutboxEmail
+from portal.timeutil import utcnow
+from workers.context import job
+
+
+@job
+def deliver_email(outbox_id: int) -> str:
+    """Send one outbox email by SMTP, or keep it in the outbox when no MAIL_URL is set."""
+    message = db.session.get(OutboxEmail, outbox_id)
+    if message is None or message.status in {"sent", "kept"}:
+        return "nothing to do"
+    mail_url = current_app.config["MAIL_URL"]
+    if mail_url:
+        try:
+            send_smtp(mail_url, current_app.config["MAIL_FROM"], message)
+        except Exception as exc:
+            message.error = str(exc)[:500]
+            db.session.commit()
+            raise  # RQ retries with its back-off
+        message.status = "sent"
+    else:
+        message.status = "kept"
+    message.delivered_at = utcnow()
+    message.error = None
+    db.session.commit()
+    return message.status
