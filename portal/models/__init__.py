@@ -3,9 +3,29 @@
 from portal.models.accounts import Invitation, Membership, Organisation, UsedToken, User
 from portal.models.audit import AuditChainHead, AuditEvent
 from portal.models.jobs import BackgroundJob
+from portal.models.obligations import Obligation, ObligationStatusChange, ParameterSet
 from portal.models.outbox import OutboxEmail
+from portal.models.trials import (
+    ImportRejection,
+    ImportRun,
+    RegistryEntry,
+    SponsorFact,
+    Trial,
+    TrialChange,
+    TrialIdentifier,
+)
 
 __all__ = [
+    "ImportRejection",
+    "ImportRun",
+    "Obligation",
+    "ObligationStatusChange",
+    "ParameterSet",
+    "RegistryEntry",
+    "SponsorFact",
+    "Trial",
+    "TrialChange",
+    "TrialIdentifier",
     "AuditChainHead",
     "AuditEvent",
     "BackgroundJob",

@@ -1,0 +1,1 @@
+"""Trials: what the portal knows about each trial and where each fact came from."""

@@ -1,0 +1,105 @@
+"""Assemble the rules engine's facts for a trial from its registry entries and sponsor facts.
+
+Precedence (issue "Registry import"): a sponsor-entered fact always wins over an imported one,
+and an import never overwrites a sponsor-entered fact (they are stored apart).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+# Facts a sponsor may enter (RULES.md inputs that no registry carries, or that they correct).
+SPONSOR_FACT_KEYS = (
+    "application_submitted_on",
+    "approved_on",
+    "iras_id",
+    "first_participant_on",
+    "end_of_trial_on",
+    "early_termination",
+    "end_of_trial_notified_on",
+    "participant_summary_offered_on",
+    "deferrals",
+    "waivers",
+    "results_posted",  # {registry_id: {"on": date, "evidence_url": url}} entered with evidence
+    "phase",
+    "healthy_volunteers",
+    "paediatric",
+    "study_type",
+)
+
+# Keys kept on the trial for display only; the rules engine does not take them.
+DISPLAY_ONLY = ("title", "sponsor_name", "overall_status", "age_groups", "phases", "iras_id")
+
+
+def imported_source(fact: Mapping[str, Any]) -> str:
+    """Human provenance of an imported fact."""
+    when = str(fact.get("imported_at", ""))[:10]
+    return f"{fact.get('registry')} {fact.get('record')}, imported {when}".strip()
+
+
+def sponsor_source(label: str, entered_at: Any) -> str:
+    when = entered_at.strftime("%Y-%m-%d %H:%M") if hasattr(entered_at, "strftime") else entered_at
+    return f"entered by {label} on {when}"
+
+
+def build_facts(
+    imported_facts: Mapping[str, Mapping[str, Any]],
+    entries: Iterable[Mapping[str, Any]],
+    sponsor_facts: Iterable[Mapping[str, Any]],
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Return (facts, sources) for ``portal.rules.Facts.from_dict``.
+
+    ``entries``: dicts with registry, registry_id, registered_on, results_posted_on (dates/None).
+    ``sponsor_facts``: current rows as dicts with key, value, entered_by_label, entered_at.
+    """
+    facts: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, fact in imported_facts.items():
+        if key in DISPLAY_ONLY or fact.get("value") is None:
+            continue
+        facts[key] = fact["value"]
+        sources[key] = imported_source(fact)
+
+    sponsor = {row["key"]: row for row in sponsor_facts if row.get("value") is not None}
+    posted = sponsor.get("results_posted", {}).get("value") or {}
+
+    registrations = []
+    reg_sources = []
+    for entry in entries:
+        results_on = entry.get("results_posted_on")
+        claimed = posted.get(entry["registry_id"])
+        if results_on is None and claimed:
+            results_on = claimed.get("on")
+            reg_sources.append(
+                f"{entry['registry']} results date "
+                + sponsor_source(
+                    sponsor["results_posted"]["entered_by_label"],
+                    sponsor["results_posted"]["entered_at"],
+                )
+            )
+        registrations.append(
+            {
+                "registry": entry["registry"],
+                "id": entry["registry_id"],
+                "registered_on": _iso(entry.get("registered_on")),
+                "results_posted_on": _iso(results_on),
+            }
+        )
+        reg_sources.append(f"{entry['registry']} {entry['registry_id']}")
+    if registrations:
+        facts["registrations"] = registrations
+        sources["registrations"] = "; ".join(reg_sources)
+
+    for key, row in sponsor.items():
+        if key in ("results_posted", "iras_id"):
+            continue
+        facts[key] = row["value"]
+        sources[key] = sponsor_source(row["entered_by_label"], row["entered_at"])
+    return facts, sources
+
+
+def _iso(value: Any) -> str | None:
+    if value is None:
+        return None
+    return value.isoformat() if hasattr(value, "isoformat") else str(value)
