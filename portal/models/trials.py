@@ -40,7 +40,7 @@ class Trial(db.Model):
     )
 
     entries: Mapped[list[RegistryEntry]] = relationship(
-        back_populates="trial", order_by="RegistryEntry.registry"
+        back_populates="trial", order_by="RegistryEntry.registry_name"
     )
     identifiers: Mapped[list[TrialIdentifier]] = relationship(back_populates="trial")
 
@@ -52,7 +52,7 @@ class RegistryEntry(db.Model):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     trial_id: Mapped[int] = mapped_column(sa.ForeignKey("trials.id"), index=True)
-    registry: Mapped[str] = mapped_column(sa.String(40))
+    registry_name: Mapped[str] = mapped_column("registry", sa.String(40))
     registry_id: Mapped[str] = mapped_column(sa.String(60))
     registered_on: Mapped[date | None] = mapped_column()
     results_posted_on: Mapped[date | None] = mapped_column()
@@ -143,7 +143,7 @@ class TrialChange(db.Model):
     id: Mapped[int] = mapped_column(primary_key=True)
     trial_id: Mapped[int] = mapped_column(sa.ForeignKey("trials.id"), index=True)
     run_id: Mapped[int | None] = mapped_column(sa.ForeignKey("import_runs.id"))
-    registry: Mapped[str] = mapped_column(sa.String(40))
+    registry_name: Mapped[str] = mapped_column("registry", sa.String(40))
     registry_id: Mapped[str] = mapped_column(sa.String(60))
     changes: Mapped[dict[str, Any]] = mapped_column(sa.JSON)  # field -> [old, new]
     changed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
