@@ -7,6 +7,7 @@ import os
 import re
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -50,14 +51,23 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     server.stop()
 
 
-def _reset_postgres(url: str) -> None:
+@contextmanager
+def private_postgres_database(server_url: str, name: str) -> Iterator[str]:
+    """A database of our own on the TEST_DATABASE_URL server, so that concurrent runs
+    (a developer's and CI's, or several helpers') never share tables. Dropped afterwards."""
     from portal.config import normalise_database_url
 
-    engine = sa.create_engine(normalise_database_url(url))
-    with engine.begin() as conn:
-        conn.execute(sa.text("DROP SCHEMA IF EXISTS public CASCADE"))
-        conn.execute(sa.text("CREATE SCHEMA public"))
-    engine.dispose()
+    admin = sa.create_engine(normalise_database_url(server_url), isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    try:
+        url = sa.make_url(normalise_database_url(server_url)).set(database=name)
+        yield url.render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
 
 def migrate_to_head(database_url: str, redis_url: str, instance: Path) -> None:
@@ -73,17 +83,18 @@ def migrate_to_head(database_url: str, redis_url: str, instance: Path) -> None:
 
 
 @pytest.fixture(scope="session")
-def migrated_database(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> str:
-    """A database at the head migration: a SQLite template file, or the PostgreSQL database."""
+def migrated_database(tmp_path_factory: pytest.TempPathFactory, redis_url: str) -> Iterator[str]:
+    """A database at the head migration: a SQLite template file, or a PostgreSQL database."""
     instance = tmp_path_factory.mktemp("instance-template")
     pg = _postgres_url()
     if pg:
-        _reset_postgres(pg)
-        migrate_to_head(pg, redis_url, instance)
-        return pg
+        with private_postgres_database(pg, f"ttp_test_{os.getpid()}") as url:
+            migrate_to_head(url, redis_url, instance)
+            yield url
+        return
     template = instance / "template.db"
     migrate_to_head(f"sqlite:///{template}", redis_url, instance)
-    return str(template)
+    yield str(template)
 
 
 def _truncate_all(app: Flask) -> None:

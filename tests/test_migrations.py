@@ -14,8 +14,7 @@ from alembic.script import ScriptDirectory
 from flask_migrate import downgrade, upgrade
 
 from portal import create_app
-from portal.config import normalise_database_url
-from tests.conftest import ROOT, make_env
+from tests.conftest import ROOT, make_env, private_postgres_database
 
 VERSIONS = ROOT / "migrations" / "versions"
 
@@ -45,19 +44,8 @@ def scratch_database(tmp_path: Path) -> Iterator[str]:
     if not pg:
         yield f"sqlite:///{tmp_path / 'scratch.db'}"
         return
-    name = f"scratch_{os.getpid()}"
-    admin = sa.create_engine(normalise_database_url(pg), isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}"'))
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield str(
-            sa.make_url(normalise_database_url(pg)).set(database=name).render_as_string(False)
-        )
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with private_postgres_database(pg, f"ttp_scratch_{os.getpid()}") as url:
+        yield url
 
 
 def test_upgrade_from_empty_and_downgrade_to_empty(tmp_path: Path, redis_url: str):
