@@ -113,9 +113,11 @@ def register_blueprints(app: Flask) -> None:
     from portal.auth import bp as auth_bp
     from portal.main import bp as main_bp
     from portal.review import bp as review_bp
+    from portal.trials.views import bp as trials_bp
 
-    for blueprint in (main_bp, auth_bp, review_bp, admin_bp):
+    for blueprint in (main_bp, auth_bp, review_bp, admin_bp, trials_bp):
         app.register_blueprint(blueprint)
+    app.register_blueprint(__import__("portal.obligations", fromlist=["bp"]).bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

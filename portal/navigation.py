@@ -16,10 +16,20 @@ class NavItem:
 
 NAV_ITEMS: list[NavItem] = [
     NavItem(
+        "Trials",
+        "trials.dashboard",
+        ("sponsor", "sponsor_admin", "compliance_officer", "reviewer", "admin"),
+    ),
+    NavItem("Find a trial", "trials.find", ("sponsor", "sponsor_admin", "compliance_officer")),
+    NavItem("Deadlines", "trials.calendar", ("sponsor", "sponsor_admin", "compliance_officer")),
+    NavItem("Claims", "trials.my_claims", ("sponsor", "sponsor_admin", "compliance_officer")),
+    NavItem("Claims to review", "review.claims", ("reviewer", "admin")),
+    NavItem(
         "Organisation", "auth.organisation", ("sponsor", "sponsor_admin", "compliance_officer")
     ),
     NavItem("Organisations", "review.organisations", ("reviewer", "admin")),
     NavItem("Outbox", "admin.outbox", ("admin",)),
+    NavItem("Rule parameters", "obligations.parameters", ("admin",)),
 ]
 
 

@@ -53,3 +53,51 @@ def member(role: str, organisation: Organisation | None = None, **kwargs) -> Use
 def staff(role: str, **kwargs) -> User:
     """A reviewer or admin."""
     return UserFactory(system_role=role, **kwargs)
+
+
+def trial(
+    title: str = "A trial of something",
+    sponsor_name: str = "Acme Pharma Ltd",
+    owner=None,
+    registry: str = "ClinicalTrials.gov",
+    registry_id: str | None = None,
+    **facts,
+):
+    """A trial with one registry entry and its identifier, as an import would leave it."""
+    from datetime import date
+
+    from portal.models import RegistryEntry, Trial, TrialIdentifier
+
+    trial.counter = getattr(trial, "counter", 0) + 1
+    registry_id = registry_id or f"NCT{90000000 + trial.counter:08d}"
+    imported = {
+        key: {
+            "value": value,
+            "registry": registry,
+            "record": registry_id,
+            "imported_at": "2026-11-01T00:00:00+00:00",
+        }
+        for key, value in {"title": title, "sponsor_name": sponsor_name, **facts}.items()
+    }
+    row = Trial(
+        title=title,
+        sponsor_name=sponsor_name,
+        imported_facts=imported,
+        owner_organisation_id=owner.id if owner else None,
+    )
+    db.session.add(row)
+    db.session.flush()
+    db.session.add(
+        RegistryEntry(
+            trial_id=row.id,
+            registry_name=registry,
+            registry_id=registry_id,
+            registered_on=date(2026, 5, 1),
+            content_hash="x" * 64,
+            record={},
+        )
+    )
+    kind = "nct" if registry_id.startswith("NCT") else "isrctn"
+    db.session.add(TrialIdentifier(trial_id=row.id, kind=kind, value=registry_id))
+    db.session.commit()
+    return row

@@ -2,6 +2,7 @@
 
 from portal.models.accounts import Invitation, Membership, Organisation, UsedToken, User
 from portal.models.audit import AuditChainHead, AuditEvent
+from portal.models.claims import Claim
 from portal.models.jobs import BackgroundJob
 from portal.models.obligations import Obligation, ObligationStatusChange, ParameterSet
 from portal.models.outbox import OutboxEmail
@@ -29,6 +30,7 @@ __all__ = [
     "AuditChainHead",
     "AuditEvent",
     "BackgroundJob",
+    "Claim",
     "Invitation",
     "Membership",
     "Organisation",

@@ -59,6 +59,8 @@ class User(UserMixin, db.Model):
     system_role: Mapped[str | None] = mapped_column(sa.String(20))  # reviewer/admin
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     last_login_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    # Secret in the private iCal feed URL; regenerating it revokes the old URL.
+    calendar_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
 
     membership: Mapped[Membership | None] = relationship(
         back_populates="user", uselist=False, lazy="joined"

@@ -1,0 +1,1 @@
+"""Claiming trials: matching, disputes, release and transfer."""

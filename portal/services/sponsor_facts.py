@@ -1,0 +1,199 @@
+"""Facts only the sponsor knows: validated, kept with full history, obligations recomputed."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Obligation, SponsorFact, Trial, User
+from portal.services import ServiceError, transactional
+from portal.services.audit import record
+from portal.timeutil import today
+
+DATE_KEYS = (
+    "application_submitted_on",
+    "approved_on",
+    "first_participant_on",
+    "end_of_trial_on",
+    "end_of_trial_notified_on",
+    "participant_summary_offered_on",
+)
+PAST_ONLY = {
+    "application_submitted_on": "The application date",
+    "approved_on": "The UK approval date",
+    "first_participant_on": "The first UK participant date",
+    "end_of_trial_notified_on": "The end-of-trial notification date",
+    "participant_summary_offered_on": "The date participants were offered the results",
+}
+LABELS = {
+    "application_submitted_on": "Application submitted",
+    "approved_on": "UK approval date",
+    "iras_id": "IRAS id",
+    "first_participant_on": "First UK participant recruited",
+    "end_of_trial_on": "End of trial",
+    "early_termination": "Ended early",
+    "end_of_trial_notified_on": "End of trial notified to MHRA and ethics",
+    "participant_summary_offered_on": "Participants offered the results",
+    "deferrals": "Deferrals",
+    "waivers": "Waivers",
+    "results_posted": "Results posted (entered with evidence)",
+}
+FAR_FUTURE_YEARS = 10
+DEFERRABLE = ("UK-REG", "UK-RES", "UK-PART")
+
+
+def current_facts(trial_id: int) -> dict[str, SponsorFact]:
+    rows = db.session.execute(
+        sa.select(SponsorFact).where(
+            SponsorFact.trial_id == trial_id, SponsorFact.current.is_(True)
+        )
+    ).scalars()
+    return {row.key: row for row in rows}
+
+
+def fact_history(trial_id: int) -> list[SponsorFact]:
+    return list(
+        db.session.execute(
+            sa.select(SponsorFact)
+            .where(SponsorFact.trial_id == trial_id)
+            .order_by(SponsorFact.entered_at.desc(), SponsorFact.id.desc())
+        ).scalars()
+    )
+
+
+def _as_date(value: Any) -> date | None:
+    if value in (None, ""):
+        return None
+    if isinstance(value, date):
+        return value
+    return date.fromisoformat(str(value))
+
+
+def validate(values: dict[str, Any], trial_id: int, as_of: date) -> None:
+    """Raise ServiceError (naming the field) for facts that cannot be right."""
+    dates = {key: _as_date(values.get(key)) for key in DATE_KEYS}
+    for key, label in PAST_ONLY.items():
+        if dates[key] and dates[key] > as_of:
+            raise ServiceError(f"{label} must be today or in the past.", field=key)
+    far = as_of + timedelta(days=365 * FAR_FUTURE_YEARS)
+    for key, value in dates.items():
+        if value and value > far:
+            raise ServiceError(
+                f"{LABELS[key]} is more than {FAR_FUTURE_YEARS} years away: check the year.",
+                field=key,
+            )
+        if value and value.year < 1990:
+            raise ServiceError(f"{LABELS[key]} is before 1990: check the year.", field=key)
+    applied, approved, first = (
+        dates["application_submitted_on"],
+        dates["approved_on"],
+        dates["first_participant_on"],
+    )
+    if applied and approved and approved < applied:
+        raise ServiceError(
+            "The UK approval date must be the same as or after the application date.",
+            field="approved_on",
+        )
+    if approved and first and first < approved:
+        raise ServiceError(
+            "The first UK participant must be recruited on or after the UK approval date.",
+            field="first_participant_on",
+        )
+    if dates["end_of_trial_on"] and first and dates["end_of_trial_on"] < first:
+        raise ServiceError(
+            "The end of trial must be after the first participant was recruited.",
+            field="end_of_trial_on",
+        )
+    iras = values.get("iras_id")
+    if iras and not (str(iras).isdigit() and 5 <= len(str(iras)) <= 7):
+        raise ServiceError("An IRAS id is 5 to 7 digits, like 312345.", field="iras_id")
+    for deferral in values.get("deferrals") or []:
+        _validate_deferral(deferral, trial_id)
+
+
+def _validate_deferral(deferral: dict[str, Any], trial_id: int) -> None:
+    """RULES.md Deferrals: a deferral must be requested before that duty's due date."""
+    duty = deferral.get("duty")
+    if duty not in DEFERRABLE:
+        raise ServiceError("Choose the duty the deferral is for.", field="deferral_duty")
+    requested = _as_date(deferral.get("requested_on"))
+    until = _as_date(deferral.get("until"))
+    if requested is None:
+        raise ServiceError(
+            "Enter the date the deferral was requested.", field="deferral_requested_on"
+        )
+    if until is None or until <= requested:
+        raise ServiceError(
+            "The deferral must end after the date it was requested.", field="deferral_until"
+        )
+    if not (deferral.get("reference") or "").strip():
+        raise ServiceError("Enter the HRA reference of the deferral.", field="deferral_reference")
+    due = db.session.execute(
+        sa.select(Obligation.due).where(Obligation.trial_id == trial_id, Obligation.duty == duty)
+    ).scalar_one_or_none()
+    if due is not None and requested >= due:
+        raise ServiceError(
+            f"A deferral must be requested before the duty's deadline: {duty} was due on "
+            f"{due:%d %B %Y}, and this one was requested on {requested:%d %B %Y}.",
+            field="deferral_requested_on",
+        )
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, list):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+@transactional
+def set_facts(
+    user: User, trial: Trial, changes: dict[str, Any], as_of: date | None = None
+) -> list[str]:
+    """Store changed facts (a new history row each), audit, and recompute the obligations.
+
+    Returns the keys that changed. Values that equal the current ones are not stored again.
+    """
+    as_of = as_of or today()
+    existing = current_facts(trial.id)
+    merged = {key: row.value for key, row in existing.items()}
+    changes = {key: _jsonable(value) for key, value in changes.items()}
+    merged.update(changes)
+    validate(merged, trial.id, as_of)
+
+    changed = [k for k, v in changes.items() if (existing[k].value if k in existing else None) != v]
+    if not changed:
+        return []
+    for key in changed:
+        if key in existing:
+            existing[key].current = False
+        db.session.add(
+            SponsorFact(
+                trial_id=trial.id,
+                key=key,
+                value=changes[key],
+                entered_by_id=user.id,
+                entered_by_label=user.email,
+                current=True,
+            )
+        )
+    db.session.flush()
+    record(
+        "trial.facts_changed",
+        "trial",
+        trial.id,
+        actor=user,
+        organisation_id=trial.owner_organisation_id,
+        before={k: existing[k].value if k in existing else None for k in changed},
+        after={k: changes[k] for k in changed},
+    )
+    from portal.services.obligations import recompute_for_trials
+
+    recompute_for_trials([trial.id], reason="sponsor_fact", as_of=as_of)
+    return changed

@@ -1,0 +1,320 @@
+"""Read-side queries for the dashboard and trial pages. The number of queries per page is
+constant: counts, one page of trials, then their obligations and entries in one query each."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Obligation, RegistryEntry, Trial, TrialIdentifier, User
+from portal.services.trial_access import scope_trials
+
+HEADLINE_STATUSES = ("overdue", "due_soon", "upcoming", "met", "deferred", "data_needed")
+OPEN_STATUSES = ("overdue", "due_soon", "data_needed", "upcoming")
+# Most urgent first: what "the next thing to do" means.
+URGENCY = {"overdue": 0, "due_soon": 1, "data_needed": 2, "upcoming": 3}
+STATUS_LABELS = {
+    "not_applicable": "Not applicable",
+    "data_needed": "Data needed",
+    "upcoming": "Upcoming",
+    "due_soon": "Due soon",
+    "overdue": "Overdue",
+    "met": "Met",
+    "met_late": "Met late",
+    "deferred": "Deferred",
+    "waived": "Waived",
+}
+SORTS = {"urgency": "Most urgent first", "due": "Next due date", "title": "Title"}
+PAGE_SIZE = 25
+
+
+@dataclass
+class Filters:
+    status: str = ""
+    ruleset: str = ""
+    due_within: int | None = None
+    registry: str = ""
+    q: str = ""
+    sort: str = "urgency"
+    page: int = 1
+
+    @classmethod
+    def from_args(cls, args: Any) -> Filters:
+        due = args.get("due_within", "")
+        return cls(
+            status=args.get("status", "") if args.get("status", "") in STATUS_LABELS else "",
+            ruleset=args.get("ruleset", "")
+            if args.get("ruleset") in ("uk-2026", "eu-ctr", "us-fdaaa")
+            else "",
+            due_within=int(due) if due.isdigit() and int(due) <= 3650 else None,
+            registry=(args.get("registry", "") or "")[:40],
+            q=(args.get("q", "") or "").strip()[:200],
+            sort=args.get("sort", "urgency") if args.get("sort") in SORTS else "urgency",
+            page=max(
+                1,
+                min(
+                    int(args.get("page", "1")) if str(args.get("page", "1")).isdigit() else 1,
+                    100000,
+                ),
+            ),
+        )
+
+    def args(self, **overrides: Any) -> dict[str, Any]:
+        values = {
+            "status": self.status,
+            "ruleset": self.ruleset,
+            "due_within": self.due_within,
+            "registry": self.registry,
+            "q": self.q,
+            "sort": self.sort,
+            "page": self.page,
+        }
+        values.update(overrides)
+        return {
+            k: v for k, v in values.items() if v not in ("", None) and not (k == "page" and v == 1)
+        }
+
+
+@dataclass
+class TrialRow:
+    trial: Trial
+    next_obligation: dict[str, Any] | None
+    entries: list[RegistryEntry] = field(default_factory=list)
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+def _next_subquery() -> sa.Subquery:
+    """Per trial: its most urgent open obligation's rank and earliest due date."""
+    rank = sa.case(
+        *[(Obligation.status == status, value) for status, value in URGENCY.items()], else_=9
+    )
+    return (
+        sa.select(
+            Obligation.trial_id.label("trial_id"),
+            sa.func.min(rank).label("urgency"),
+            sa.func.min(sa.case((Obligation.status.in_(OPEN_STATUSES), Obligation.due))).label(
+                "next_due"
+            ),
+        )
+        .group_by(Obligation.trial_id)
+        .subquery()
+    )
+
+
+def filtered_trials(user: User, filters: Filters, as_of: date) -> sa.Select:
+    """Trials the user may see, filtered; no ordering or paging yet."""
+    query = scope_trials(sa.select(Trial), user)
+    if filters.status:
+        query = query.where(
+            sa.exists().where(Obligation.trial_id == Trial.id, Obligation.status == filters.status)
+        )
+    if filters.ruleset:
+        query = query.where(
+            sa.exists().where(
+                Obligation.trial_id == Trial.id,
+                Obligation.ruleset == filters.ruleset,
+                Obligation.status != "not_applicable",
+            )
+        )
+    if filters.due_within is not None:
+        query = query.where(
+            sa.exists().where(
+                Obligation.trial_id == Trial.id,
+                Obligation.status.in_(OPEN_STATUSES),
+                Obligation.due <= as_of + timedelta(days=filters.due_within),
+            )
+        )
+    if filters.registry:
+        query = query.where(
+            sa.exists().where(
+                RegistryEntry.trial_id == Trial.id, RegistryEntry.registry_name == filters.registry
+            )
+        )
+    if filters.q:
+        needle = f"%{filters.q.lower()}%"
+        query = query.where(
+            sa.or_(
+                sa.func.lower(Trial.title).like(needle),
+                sa.func.lower(Trial.sponsor_name).like(needle),
+                sa.exists().where(
+                    TrialIdentifier.trial_id == Trial.id, TrialIdentifier.value == filters.q.upper()
+                ),
+            )
+        )
+    return query
+
+
+def ordered(query: sa.Select, sort: str) -> sa.Select:
+    nxt = _next_subquery()
+    query = query.outerjoin(nxt, nxt.c.trial_id == Trial.id)
+    if sort == "title":
+        return query.order_by(Trial.title, Trial.id)
+    if sort == "due":
+        return query.order_by(nxt.c.next_due.is_(None), nxt.c.next_due, Trial.id)
+    return query.order_by(
+        sa.func.coalesce(nxt.c.urgency, 9), nxt.c.next_due.is_(None), nxt.c.next_due, Trial.id
+    )
+
+
+def headline_counts(user: User) -> dict[str, int]:
+    """Obligations by status across every trial the user may see."""
+    visible = scope_trials(sa.select(Trial.id), user).subquery()
+    rows = db.session.execute(
+        sa.select(Obligation.status, sa.func.count())
+        .where(Obligation.trial_id.in_(sa.select(visible.c.id)))
+        .group_by(Obligation.status)
+    ).all()
+    counts = dict.fromkeys(HEADLINE_STATUSES, 0)
+    for status, number in rows:
+        counts[status] = counts.get(status, 0) + number
+    counts["met"] += counts.pop("met_late", 0)
+    return counts
+
+
+def page_of_trials(user: User, filters: Filters, as_of: date) -> tuple[list[TrialRow], int]:
+    base = filtered_trials(user, filters, as_of)
+    total = db.session.execute(sa.select(sa.func.count()).select_from(base.subquery())).scalar_one()
+    trials = (
+        db.session.execute(
+            ordered(base, filters.sort).limit(PAGE_SIZE).offset((filters.page - 1) * PAGE_SIZE)
+        )
+        .scalars()
+        .all()
+    )
+    return rows_for(trials), total
+
+
+def rows_for(trials: list[Trial]) -> list[TrialRow]:
+    """Attach each trial's obligations summary and registry entries (two queries in all)."""
+    ids = [t.id for t in trials]
+    obligations: dict[int, list[Obligation]] = defaultdict(list)
+    entries: dict[int, list[RegistryEntry]] = defaultdict(list)
+    if ids:
+        for ob in db.session.execute(
+            sa.select(Obligation).where(Obligation.trial_id.in_(ids))
+        ).scalars():
+            obligations[ob.trial_id].append(ob)
+        for entry in db.session.execute(
+            sa.select(RegistryEntry)
+            .where(RegistryEntry.trial_id.in_(ids))
+            .order_by(RegistryEntry.registry_name)
+        ).scalars():
+            entries[entry.trial_id].append(entry)
+    rows = []
+    for trial in trials:
+        obs = obligations[trial.id]
+        open_obs = sorted(
+            (o for o in obs if o.status in URGENCY),
+            key=lambda o: (URGENCY[o.status], o.due or date.max),
+        )
+        counts: dict[str, int] = defaultdict(int)
+        for o in obs:
+            counts[o.status] += 1
+        rows.append(
+            TrialRow(
+                trial, _summary(open_obs[0]) if open_obs else None, entries[trial.id], dict(counts)
+            )
+        )
+    return rows
+
+
+def _summary(ob: Obligation) -> dict[str, Any]:
+    return {
+        "duty": ob.duty,
+        "title": ob.verdict.get("title") or ob.duty,
+        "status": ob.status,
+        "due": ob.due,
+        "days_overdue": ob.days_overdue,
+    }
+
+
+def all_rows(user: User, filters: Filters, as_of: date, batch: int = 500):
+    """Every trial of the current view, in batches (for the CSV export)."""
+    query = ordered(filtered_trials(user, filters, as_of), filters.sort)
+    offset = 0
+    while True:
+        trials = db.session.execute(query.limit(batch).offset(offset)).scalars().all()
+        if not trials:
+            return
+        yield from rows_for(trials)
+        db.session.expunge_all()
+        offset += batch
+
+
+def identifiers_for(trial: Trial) -> list[TrialIdentifier]:
+    return list(
+        db.session.execute(
+            sa.select(TrialIdentifier)
+            .where(TrialIdentifier.trial_id == trial.id)
+            .order_by(TrialIdentifier.kind)
+        ).scalars()
+    )
+
+
+def obligations_for(trial: Trial) -> list[Obligation]:
+    order = {"uk-2026": 0, "eu-ctr": 1, "us-fdaaa": 2}
+    rows = (
+        db.session.execute(sa.select(Obligation).where(Obligation.trial_id == trial.id))
+        .scalars()
+        .all()
+    )
+    return sorted(rows, key=lambda o: (order.get(o.ruleset, 9), o.id))
+
+
+def upcoming_deadlines(user: User, as_of: date, months: int = 12) -> list[tuple[Obligation, Trial]]:
+    """Open obligations due from the start of this month to ``months`` ahead, by due date."""
+    start = as_of.replace(day=1)
+    end = as_of + timedelta(days=31 * months)
+    visible = scope_trials(sa.select(Trial.id), user).subquery()
+    return list(
+        db.session.execute(
+            sa.select(Obligation, Trial)
+            .join(Trial, Trial.id == Obligation.trial_id)
+            .where(
+                Obligation.trial_id.in_(sa.select(visible.c.id)),
+                Obligation.status.in_(("overdue", "due_soon", "upcoming", "deferred")),
+                Obligation.due.is_not(None),
+                Obligation.due >= start,
+                Obligation.due <= end,
+            )
+            .order_by(Obligation.due, Trial.id)
+        ).all()
+    )
+
+
+def registries_in_use(user: User) -> list[str]:
+    visible = scope_trials(sa.select(Trial.id), user).subquery()
+    return list(
+        db.session.execute(
+            sa.select(RegistryEntry.registry_name)
+            .where(RegistryEntry.trial_id.in_(sa.select(visible.c.id)))
+            .distinct()
+            .order_by(RegistryEntry.registry_name)
+        ).scalars()
+    )
+
+
+def disagreements(entries: list[RegistryEntry]) -> list[str]:
+    """Registry entries of one trial that disagree on end date or status (data-quality to-dos)."""
+    problems = []
+    if len(entries) < 2:
+        return problems
+    for label, key in (("completion date", "completion"), ("overall status", "overall_status")):
+        values = {}
+        for entry in entries:
+            value = (entry.record or {}).get(key)
+            if isinstance(value, dict):
+                value = value.get("value")
+            if value:
+                values[f"{entry.registry_name} {entry.registry_id}"] = str(value)
+        if len(set(v.lower() for v in values.values())) > 1:
+            problems.append(
+                f"The registries disagree on the {label}: "
+                + "; ".join(f"{where} says {value}" for where, value in sorted(values.items()))
+            )
+    return problems
