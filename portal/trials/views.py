@@ -7,7 +7,17 @@ import io
 import secrets
 
 import sqlalchemy as sa
-from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    flash,
+    redirect,
+    render_template,
+    request,
+    stream_with_context,
+    url_for,
+)
 from flask_login import current_user
 
 from portal import access
@@ -61,7 +71,9 @@ def dashboard():
 def export_csv():
     as_of = today()
     filters = queries.Filters.from_args(request.args)
+    user = current_user._get_current_object()
 
+    @stream_with_context
     def generate():
         buffer = io.StringIO()
         writer = csv.writer(buffer)
@@ -83,7 +95,7 @@ def export_csv():
                 "deferred",
             ]
         )
-        for row in queries.all_rows(current_user, filters, as_of):
+        for row in queries.all_rows(user, filters, as_of):
             nxt = row.next_obligation or {}
             writer.writerow(
                 [

@@ -1,0 +1,201 @@
+"""The sponsor's dashboard, CSV export, deadline calendar and iCal feed, and who sees what."""
+
+from __future__ import annotations
+
+import csv
+import io
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+import sqlalchemy as sa
+
+from portal.extensions import db
+from portal.models import Obligation
+from portal.timeutil import today
+from tests.factories import PASSWORD, OrganisationFactory, member, staff, trial
+
+
+def obligation(t, duty="UK-RES", status="overdue", due=None, ruleset="uk-2026", days_overdue=0):
+    due = due if due is not None else today() - timedelta(days=5)
+    row = Obligation(
+        trial_id=t.id,
+        duty=duty,
+        ruleset=ruleset,
+        status=status,
+        due=due,
+        days_overdue=days_overdue,
+        verdict={
+            "id": duty,
+            "title": f"{duty} duty",
+            "status": status,
+            "due": due.isoformat() if due else None,
+            "explanation": f"Explanation of {duty}",
+            "inputs": {"end_of_trial_on": {"value": "2025-01-01", "source": "ISRCTN ISRCTN1"}},
+            "assumptions": ["deferral_months=30"],
+            "source": "RULES.md uk-2026",
+            "ruleset_version": "uk-2026.1",
+        },
+        as_of=today(),
+    )
+    db.session.add(row)
+    db.session.commit()
+    return row
+
+
+@contextmanager
+def count_queries():
+    statements: list[str] = []
+
+    def listener(conn, cursor, statement, params, context, executemany):
+        statements.append(statement)
+
+    sa.event.listen(db.engine, "before_cursor_execute", listener)
+    try:
+        yield statements
+    finally:
+        sa.event.remove(db.engine, "before_cursor_execute", listener)
+
+
+def test_new_sponsor_sees_how_to_claim_their_first_trial(browser):
+    user = member("sponsor")
+    browser.login(user.email, PASSWORD)
+    html = browser.get("/trials").get_data(as_text=True)
+    assert "No trials yet" in html and "Find and claim a trial" in html
+
+
+def test_dashboard_counts_lists_and_filters_the_organisations_trials(browser):
+    org = OrganisationFactory()
+    other = OrganisationFactory()
+    late = trial(title="Late trial", owner=org)
+    obligation(late, "UK-RES", "overdue", days_overdue=5)
+    obligation(late, "UK-REG", "met", due=date(2026, 6, 1))
+    soon = trial(title="Soon trial", owner=org)
+    obligation(soon, "UK-END", "due_soon", due=today() + timedelta(days=10))
+    hidden = trial(title="Someone else's trial", owner=other)
+    obligation(hidden, "UK-RES", "overdue")
+
+    user = member("compliance_officer", org)
+    browser.login(user.email, PASSWORD)
+    html = browser.get("/trials").get_data(as_text=True)
+    assert "Late trial" in html and "Soon trial" in html
+    assert "Someone else" not in html
+    assert html.index("Late trial") < html.index("Soon trial")  # most urgent first
+    assert (
+        '<span class="app-counts__number">1</span>\n      <span class="app-counts__label">Overdue'
+        in html
+    )
+
+    html = browser.get("/trials?status=due_soon").get_data(as_text=True)
+    assert "Soon trial" in html and "Late trial" not in html
+    html = browser.get("/trials?due_within=30&q=soon").get_data(as_text=True)
+    assert "Soon trial" in html and "Late trial" not in html
+    html = browser.get("/trials?sort=title&page=abc&due_within=-4&status=<script>").get_data(
+        as_text=True
+    )
+    assert "Late trial" in html and "<script>" not in html
+
+    response = browser.get("/trials/export.csv?status=overdue")
+    assert response.headers["Content-Disposition"].startswith("attachment")
+    rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
+    assert [r["title"] for r in rows] == ["Late trial"]
+    assert rows[0]["next_duty"] == "UK-RES" and rows[0]["overdue"] == "1" and rows[0]["met"] == "1"
+
+
+def test_csv_export_neutralises_spreadsheet_formulas(browser):
+    org = OrganisationFactory()
+    trial(title='=HYPERLINK("http://evil")', owner=org)
+    user = member("sponsor", org)
+    browser.login(user.email, PASSWORD)
+    body = browser.get("/trials/export.csv").get_data(as_text=True)
+    assert "'=HYPERLINK" in body
+
+
+def test_the_trial_page_explains_each_verdict(browser):
+    org = OrganisationFactory()
+    t = trial(title="Explained trial", owner=org)
+    obligation(t, "UK-RES", "overdue", days_overdue=5)
+    user = member("sponsor", org)
+    browser.login(user.email, PASSWORD)
+    html = browser.get(f"/trials/{t.id}").get_data(as_text=True)
+    assert "Explanation of UK-RES" in html
+    assert "5 days overdue" in html
+    assert "ISRCTN ISRCTN1" in html and "deferral_months=30" in html and "RULES.md uk-2026" in html
+
+
+def test_another_organisations_trial_is_a_404_for_every_sponsor_page(browser):
+    mine, theirs = OrganisationFactory(), OrganisationFactory()
+    foreign = trial(owner=theirs)
+    user = member("sponsor_admin", mine)
+    browser.login(user.email, PASSWORD)
+    for url in (
+        f"/trials/{foreign.id}",
+        f"/trials/{foreign.id}/facts",
+        f"/trials/{foreign.id}/release",
+    ):
+        assert browser.client.get(url).status_code == 404, url
+    response = browser.post(
+        f"/trials/{foreign.id}/transfer", {"t-organisation": "1"}, token_from="/trials"
+    )
+    assert response.status_code == 404
+
+
+def test_reviewers_see_every_organisations_trials(browser):
+    a, b = OrganisationFactory(), OrganisationFactory()
+    trial(title="Trial A", owner=a)
+    trial(title="Trial B", owner=b)
+    reviewer = staff("reviewer")
+    browser.login(reviewer.email, PASSWORD)
+    html = browser.get("/trials").get_data(as_text=True)
+    assert "Trial A" in html and "Trial B" in html
+
+
+def test_dashboard_queries_do_not_grow_with_the_number_of_trials(browser):
+    org = OrganisationFactory()
+    user = member("sponsor", org)
+    browser.login(user.email, PASSWORD)
+
+    def queries_for_dashboard() -> int:
+        with count_queries() as statements:
+            browser.get("/trials")
+        return len(statements)
+
+    t = trial(owner=org)
+    obligation(t)
+    small = queries_for_dashboard()
+    for _ in range(30):
+        t = trial(owner=org)
+        obligation(t, "UK-RES", "overdue")
+        obligation(t, "UK-REG", "met")
+    large = queries_for_dashboard()
+    assert large == small, (small, large)
+    assert large <= 12
+
+    with count_queries() as statements:
+        browser.get(f"/trials/{t.id}")
+    assert len(statements) <= 12
+
+
+def test_calendar_and_private_ical_feed_can_be_revoked(browser, client):
+    org = OrganisationFactory()
+    t = trial(title="Calendar trial", owner=org)
+    obligation(t, "UK-END", "upcoming", due=today() + timedelta(days=40))
+    user = member("sponsor", org)
+    browser.login(user.email, PASSWORD)
+    html = browser.get("/trials/calendar").get_data(as_text=True)
+    assert "Calendar trial" in html and "Create a calendar address" in html
+    browser.post("/trials/calendar/token", {"action": "new"}, token_from="/trials/calendar")
+    html = browser.get("/trials/calendar").get_data(as_text=True)
+    feed = (
+        html.split('<code class="app-code">')[1].split("</code>")[0].replace("http://localhost", "")
+    )
+    browser.logout()
+
+    response = client.get(feed)
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and response.mimetype == "text/calendar"
+    assert "BEGIN:VEVENT" in body and "UK-END due: Calendar trial" in body
+    assert f"DTSTART;VALUE=DATE:{(today() + timedelta(days=40)):%Y%m%d}" in body
+
+    browser.login(user.email, PASSWORD)
+    browser.post("/trials/calendar/token", {"action": "revoke"}, token_from="/trials/calendar")
+    assert client.get(feed).status_code == 404
