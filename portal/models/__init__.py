@@ -2,7 +2,18 @@
 
 from portal.models.accounts import Invitation, Membership, Organisation, UsedToken, User
 from portal.models.audit import AuditChainHead, AuditEvent
+from portal.models.certificates import Certificate
 from portal.models.claims import Claim
+from portal.models.evidence import (
+    AuditSample,
+    AuditSampleItem,
+    JargonTerm,
+    ParticipantOffer,
+    ReviewComment,
+    Submission,
+    SummaryVersion,
+)
+from portal.models.files import StoredFile
 from portal.models.jobs import BackgroundJob
 from portal.models.obligations import Obligation, ObligationStatusChange, ParameterSet
 from portal.models.outbox import OutboxEmail
@@ -17,6 +28,15 @@ from portal.models.trials import (
 )
 
 __all__ = [
+    "AuditSample",
+    "AuditSampleItem",
+    "Certificate",
+    "JargonTerm",
+    "ParticipantOffer",
+    "ReviewComment",
+    "StoredFile",
+    "Submission",
+    "SummaryVersion",
     "ImportRejection",
     "ImportRun",
     "Obligation",
