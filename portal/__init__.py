@@ -35,7 +35,8 @@ def register_logging(app: Flask) -> None:
         logging.basicConfig(
             level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s"
         )
-    logging.getLogger("alembic.runtime.plugins").setLevel(logging.WARNING)
+    for noisy in ("alembic.runtime.plugins", "weasyprint", "fontTools"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
 
 
 def register_templating(app: Flask) -> None:
@@ -118,6 +119,10 @@ def register_blueprints(app: Flask) -> None:
     for blueprint in (main_bp, auth_bp, review_bp, admin_bp, trials_bp):
         app.register_blueprint(blueprint)
     app.register_blueprint(__import__("portal.obligations", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("portal.certificates", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("portal.summaries.views", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("portal.audit_log.views", fromlist=["bp"]).bp)
+    app.register_blueprint(__import__("portal.imports", fromlist=["bp"]).bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

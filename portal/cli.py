@@ -12,6 +12,9 @@ def register(app: Flask) -> None:
     app.cli.add_command(demo)
     app.cli.add_command(audit)
     app.cli.add_command(outbox)
+    app.cli.add_command(__import__("portal.rules_cli", fromlist=["obligations"]).obligations)
+    app.cli.add_command(__import__("portal.trials.cli", fromlist=["trials"]).trials)
+    app.cli.add_command(__import__("portal.certificates.cli", fromlist=["jobs"]).jobs)
 
 
 @click.command("worker")
@@ -37,9 +40,10 @@ demo = AppGroup("demo", help="Demo data for local runs.")
 @demo.command("load")
 def demo_load() -> None:
     """Create the demo organisations and one user per role (safe to run twice)."""
-    from portal.demo import DEMO_PASSWORD, load_demo
+    from portal.demo import DEMO_PASSWORD, load_demo, load_demo_trials
 
     users = load_demo()
+    click.echo(load_demo_trials())
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for role, email in users.items():
         click.echo(f"  {role:<20} {email}")

@@ -1,12 +1,18 @@
-"""Demo data for a local run: one organisation and one user for each role. Idempotent."""
+"""Demo data for a local run: one organisation, one user for each role, and real registry
+records (from the shared samples, when present) with a few trials owned by the demo
+organisation and facts entered for them. Idempotent: running it twice adds nothing."""
 
 from __future__ import annotations
+
+import os
+from datetime import date
+from pathlib import Path
 
 import sqlalchemy as sa
 from werkzeug.security import generate_password_hash
 
 from portal.extensions import db
-from portal.models import Membership, Organisation, User
+from portal.models import Claim, Membership, Organisation, Trial, User
 from portal.services import transactional
 from portal.services.audit import record
 from portal.timeutil import utcnow
@@ -60,3 +66,130 @@ def load_demo() -> dict[str, str]:
         if not org_role and user.system_role != role:
             user.system_role = role
     return {role: spec[0] for role, spec in DEMO_USERS.items()}
+
+
+# Real records, small enough to import in seconds (see shared/data/registry-samples/SOURCES.md).
+DEMO_SAMPLE_FOLDERS = (
+    "ctgov-v2-json/ctrdata-demo",
+    "ctgov-v2-json/json-conversion-ctg-studies",
+    "ctgov-classic-xml/aact-fixtures",
+    "isrctn/ctrdata-demo-json",
+    "eu/euctr-ctrdata-demo-json",
+)
+# Facts a sponsor would enter for the demo organisation's trials: a spread of verdicts.
+DEMO_FACTS = (
+    {
+        "application_submitted_on": date(2026, 5, 10),
+        "approved_on": date(2026, 6, 1),
+        "first_participant_on": date(2026, 7, 15),
+    },
+    {
+        "application_submitted_on": date(2025, 11, 1),
+        "approved_on": date(2026, 1, 10),
+        "end_of_trial_on": date(2026, 9, 30),
+    },
+    {"application_submitted_on": date(2026, 5, 2), "approved_on": date(2026, 5, 4)},
+    {
+        "application_submitted_on": date(2025, 6, 1),
+        "approved_on": date(2025, 8, 1),
+        "end_of_trial_on": date(2026, 10, 1),
+        "early_termination": True,
+    },
+)
+
+
+def samples_folder() -> Path | None:
+    """The shared registry samples beside the repository, or REGISTRY_SAMPLES."""
+    configured = os.environ.get("REGISTRY_SAMPLES")
+    folder = (
+        Path(configured)
+        if configured
+        else (
+            Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "registry-samples"
+        )
+    )
+    return folder if folder.is_dir() else None
+
+
+def load_demo_trials() -> str:
+    """Import the sample records once and give the demo organisation a few UK trials."""
+    from portal.services.imports import import_paths
+
+    folder = samples_folder()
+    if folder is None:
+        return "No registry samples found (set REGISTRY_SAMPLES): demo has no imported trials."
+    org = db.session.execute(
+        sa.select(Organisation).where(Organisation.name == DEMO_ORG["name"])
+    ).scalar_one()
+    owned = db.session.execute(
+        sa.select(sa.func.count()).select_from(Trial).where(Trial.owner_organisation_id == org.id)
+    ).scalar_one()
+    if owned:
+        return f"Demo trials already loaded ({owned} owned by the demo organisation)."
+    paths = [str(folder / sub) for sub in DEMO_SAMPLE_FOLDERS if (folder / sub).is_dir()]
+    _run_id, report = import_paths(paths)
+    _give_demo_trials(org.id)
+    return (
+        f"Imported {report['records_seen']} registry records ({report['created']} trials); "
+        f"the demo organisation owns {len(DEMO_FACTS)} UK trials."
+    )
+
+
+def _give_demo_trials(org_id: int) -> None:
+    from portal.services import sponsor_facts
+
+    candidates = (
+        db.session.execute(
+            sa.select(Trial)
+            .where(Trial.uk_site.is_(True), Trial.owner_organisation_id.is_(None))
+            .order_by(Trial.id)
+            .limit(len(DEMO_FACTS) + 2)
+        )
+        .scalars()
+        .all()
+    )
+    sponsor = db.session.execute(
+        sa.select(User).where(User.email == DEMO_USERS["sponsor"][0])
+    ).scalar_one()
+    org = db.session.get(Organisation, org_id)
+    names = list(org.sponsor_names)
+    for trial, facts in zip(candidates, DEMO_FACTS, strict=False):
+        _own(trial, org, sponsor)
+        sponsor_facts.set_facts(sponsor, trial, facts)
+    # The next UK trials stay unowned but carry names the demo organisation is registered
+    # under, so the demo sponsor can try an automatic claim.
+    for trial in candidates[len(DEMO_FACTS) :]:
+        if trial.sponsor_name and trial.sponsor_name not in names:
+            names.append(trial.sponsor_name)
+    _set_names(org_id, names)
+
+
+@transactional
+def _own(trial: Trial, org: Organisation, sponsor: User) -> None:
+    trial.owner_organisation_id = org.id
+    db.session.add(
+        Claim(
+            trial_id=trial.id,
+            organisation_id=org.id,
+            requested_by_id=sponsor.id,
+            status="approved",
+            match_reason="Demo data",
+            decided_at=utcnow(),
+        )
+    )
+    record("demo.trial_owned", "trial", trial.id, organisation_id=org.id)
+
+
+@transactional
+def _set_names(org_id: int, names: list[str]) -> None:
+    org = db.session.get(Organisation, org_id)
+    if org.sponsor_names != names:
+        record(
+            "demo.sponsor_names",
+            "organisation",
+            org.id,
+            organisation_id=org.id,
+            before={"sponsor_names": org.sponsor_names},
+            after={"sponsor_names": names},
+        )
+        org.sponsor_names = names

@@ -23,7 +23,16 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Find a trial", "trials.find", ("sponsor", "sponsor_admin", "compliance_officer")),
     NavItem("Deadlines", "trials.calendar", ("sponsor", "sponsor_admin", "compliance_officer")),
     NavItem("Claims", "trials.my_claims", ("sponsor", "sponsor_admin", "compliance_officer")),
+    NavItem("Reports", "certificates.reports_page", ("compliance_officer", "reviewer", "admin")),
     NavItem("Claims to review", "review.claims", ("reviewer", "admin")),
+    NavItem("Imports", "imports.index", ("reviewer", "admin")),
+    NavItem("Review queue", "review.queue", ("reviewer", "admin")),
+    NavItem("Audit samples", "review.samples", ("reviewer", "admin")),
+    NavItem(
+        "Audit log",
+        "audit_log.index",
+        ("sponsor", "sponsor_admin", "compliance_officer", "reviewer", "admin"),
+    ),
     NavItem(
         "Organisation", "auth.organisation", ("sponsor", "sponsor_admin", "compliance_officer")
     ),

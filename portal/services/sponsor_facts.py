@@ -193,6 +193,10 @@ def set_facts(
         before={k: existing[k].value if k in existing else None for k in changed},
         after={k: changes[k] for k in changed},
     )
+    if "deferrals" in changed or "waivers" in changed:  # a reviewer confirms each new one
+        from portal.services.review import submit_new_deferrals
+
+        submit_new_deferrals(user, trial, {k: existing[k].value for k in existing}, changes)
     from portal.services.obligations import recompute_for_trials
 
     recompute_for_trials([trial.id], reason="sponsor_fact", as_of=as_of)

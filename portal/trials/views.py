@@ -331,7 +331,8 @@ def facts(trial_id: int):
             )
         }
         changes["iras_id"] = (form.iras_id.data or "").strip() or None
-        changes["early_termination"] = bool(form.early_termination.data)
+        if form.early_termination.data or "early_termination" in current:
+            changes["early_termination"] = bool(form.early_termination.data)
         try:
             changed = sponsor_facts.set_facts(current_user, trial, changes)
         except ServiceError as exc:
@@ -504,6 +505,27 @@ def ical(token: str):
             "Cache-Control": "private, max-age=900",
         },
     )
+
+
+@bp.app_template_filter("fact_value")
+def format_fact_value(value) -> str:
+    """A fact as a person reads it: dates spelt out, yes/no, lists joined."""
+    from datetime import date as date_type
+
+    if value is None:
+        return "Not known"
+    if value is True or value is False:
+        return "Yes" if value else "No"
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return date_type.fromisoformat(value).strftime("%-d %B %Y")
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return "; ".join(format_fact_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {format_fact_value(v)}" for k, v in value.items())
+    return str(value)
 
 
 @bp.app_template_filter("day")

@@ -49,6 +49,21 @@ class LiveServer:
         self.url = url
         self.env = env
 
+    def python(self, code: str) -> str:
+        """Run Python in an app context against the live server's database (test set-up)."""
+        script = "from portal import create_app\napp = create_app()\nwith app.app_context():\n"
+        script += "\n".join("    " + line for line in code.strip().splitlines())
+        result = subprocess.run(  # noqa: S603
+            [sys.executable, "-c", script],
+            env=self.env,
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert result.returncode == 0, result.stderr[-3000:]
+        return result.stdout
+
     def flask(self, *args: str) -> str:
         """Run a `flask` command against the live server's database."""
         result = subprocess.run(  # noqa: S603
@@ -237,24 +252,16 @@ def journey(request, chromium_browser, live_server) -> Iterator[Journey]:
 
 
 def outbox_link(server: LiveServer, to: str) -> str:
-    """The newest link emailed to ``to`` (read from the outbox table through flask shell)."""
-    code = (
-        "import re, sqlalchemy as sa; from portal.extensions import db; from portal.models import OutboxEmail;"
-        f"m = db.session.execute(sa.select(OutboxEmail).where(OutboxEmail.to == {to!r})"
-        ".order_by(OutboxEmail.id.desc())).scalars().first();"
-        "print(re.search(r'(http\\S+)', m.body_text).group(1))"
+    """The path of the newest link emailed to ``to`` (read from the outbox table)."""
+    out = server.python(
+        f"""
+import re
+import sqlalchemy as sa
+from portal.extensions import db
+from portal.models import OutboxEmail
+query = sa.select(OutboxEmail).where(OutboxEmail.to == {to!r}).order_by(OutboxEmail.id.desc())
+message = db.session.execute(query).scalars().first()
+print(re.search(r"(http\\S+)", message.body_text).group(1))
+"""
     )
-    result = subprocess.run(  # noqa: S603
-        [
-            sys.executable,
-            "-c",
-            f"from portal import create_app\napp = create_app()\nwith app.app_context():\n    exec({code!r})",
-        ],
-        env=server.env,
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    )
-    return result.stdout.strip().replace(server.url, "")
+    return out.strip().replace(server.url, "")

@@ -1,0 +1,607 @@
+"""Portfolio reports: one organisation's compliance as a PDF (summary, trend, per trial) and CSV.
+
+A compliance officer asks for their organisation's report, a reviewer or administrator for any
+organisation's. The request only records a job; ``workers.pdf.render_report`` reads the portfolio
+with a handful of queries (``gather``), draws the trend chart as inline SVG (``trend_chart``: no
+JavaScript, no plotting library), renders the PDF and stores both files (``finish``).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+from flask import abort
+
+from portal.extensions import db
+from portal.models import (
+    BackgroundJob,
+    Obligation,
+    ObligationStatusChange,
+    Organisation,
+    RegistryEntry,
+    Trial,
+    User,
+)
+from portal.services import ServiceError, pdf_jobs, transactional
+from portal.services.audit import record
+from portal.services.certificates import STATUS_LABELS, day_text
+from portal.services.files import store_bytes
+from portal.timeutil import today
+
+REPORT_ROLES = ("compliance_officer", "reviewer", "admin")
+STATUS_ORDER = (
+    "overdue",
+    "data_needed",
+    "due_soon",
+    "upcoming",
+    "met",
+    "met_late",
+    "deferred",
+    "waived",
+    "not_applicable",
+)
+OPEN_STILL = ("upcoming", "due_soon")
+RULESET_LABELS = {"uk-2026": "UK 2026", "eu-ctr": "EU CTR", "us-fdaaa": "US FDAAA"}
+CHUNK = 900  # ids per IN (...) query
+PART_ROWS = 400  # table rows per separately laid-out part of the PDF (about 12 pages)
+SUMMARY_ORDER = ("overdue", "data_needed", "due_soon", "upcoming", "deferred", "waived")
+SUMMARY_WORDS = {
+    "overdue": "overdue",
+    "data_needed": "data needed",
+    "due_soon": "due soon",
+    "upcoming": "upcoming",
+    "deferred": "deferred",
+    "waived": "waived",
+}
+
+
+# --- who may see what ---------------------------------------------------------------------------
+
+
+def organisations_for(user: User) -> list[Organisation]:
+    """The organisations ``user`` may report on."""
+    if user.sees_all_organisations:
+        return list(
+            db.session.execute(
+                sa.select(Organisation)
+                .where(Organisation.status == "approved")
+                .order_by(Organisation.name)
+            ).scalars()
+        )
+    org = user.organisation
+    return [org] if org is not None and org.approved and user.role in REPORT_ROLES else []
+
+
+def _scoped(query: sa.Select, user: User) -> sa.Select:
+    query = query.where(BackgroundJob.kind == pdf_jobs.KIND_REPORT)
+    if user.sees_all_organisations:
+        return query
+    org = user.organisation
+    if org is None or not org.approved or user.role not in REPORT_ROLES:
+        return query.where(sa.false())
+    return query.where(BackgroundJob.organisation_id == org.id)
+
+
+def report_for(user: User, job_id: str) -> BackgroundJob:
+    """The report job if ``user`` may see it; 404 otherwise."""
+    job = db.session.execute(
+        _scoped(sa.select(BackgroundJob).where(BackgroundJob.id == job_id[:36]), user)
+    ).scalar_one_or_none()
+    if job is None:
+        abort(404)
+    return job
+
+
+def recent_reports(user: User, limit: int = 10) -> list[tuple[BackgroundJob, str]]:
+    rows = db.session.execute(
+        _scoped(
+            sa.select(BackgroundJob, Organisation.name)
+            .join(Organisation, Organisation.id == BackgroundJob.organisation_id)
+            .order_by(BackgroundJob.created_at.desc())
+            .limit(limit),
+            user,
+        )
+    ).all()
+    return [(job, name) for job, name in rows]
+
+
+# --- requesting --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportRequest:
+    job: BackgroundJob
+    reused: bool
+
+
+@transactional
+def request_report(user: User, organisation_id: int) -> ReportRequest:
+    """Record a report job for an organisation (or reuse the one still pending)."""
+    allowed = {org.id for org in organisations_for(user)}
+    if organisation_id not in allowed:
+        raise ServiceError("Choose an organisation you can report on", field="organisation")
+    pending = db.session.execute(
+        sa.select(BackgroundJob)
+        .where(
+            BackgroundJob.kind == pdf_jobs.KIND_REPORT,
+            BackgroundJob.organisation_id == organisation_id,
+            BackgroundJob.status.in_(pdf_jobs.OPEN),
+        )
+        .order_by(BackgroundJob.created_at.desc())
+        .limit(1)
+    ).scalar_one_or_none()
+    if pending is not None:
+        return ReportRequest(pending, reused=True)
+    as_of = today()
+    job = pdf_jobs.create_job(
+        pdf_jobs.KIND_REPORT,
+        {"organisation_id": organisation_id, "as_of": as_of.isoformat()},
+        user,
+        organisation_id,
+    )
+    record(
+        "report.requested",
+        "report",
+        job.id,
+        actor=user,
+        organisation_id=organisation_id,
+        after={"as_of": as_of, "job": job.id},
+    )
+    pdf_jobs.dispatch_after_commit(job.id)
+    return ReportRequest(job, reused=False)
+
+
+@transactional
+def retry(user: User, job: BackgroundJob) -> None:
+    if job.status != "failed":
+        raise ServiceError("Only a report that failed can be tried again.")
+    pdf_jobs.retry(user, job)
+
+
+# --- the data ----------------------------------------------------------------------------------
+
+
+@dataclass
+class ObligationRow:
+    trial_id: int
+    duty: str
+    ruleset: str
+    status: str
+    due: date | None
+    days_overdue: int
+    met_on: str | None
+    deferred_until: str | None
+
+
+@dataclass
+class TrialRow:
+    id: int
+    title: str
+    sponsor: str
+    registries: str
+    counts: Counter = field(default_factory=Counter)
+    next_duty: str = ""
+    next_status: str = ""
+    next_due: date | None = None
+    most_overdue: int = 0
+
+    @property
+    def met(self) -> int:
+        return self.counts["met"] + self.counts["met_late"]
+
+    @property
+    def summary(self) -> str:
+        """``1 overdue · 2 due soon · 3 met``: the duties by status, in words (no colour)."""
+        parts = [
+            f"{self.counts[status]} {SUMMARY_WORDS[status]}"
+            for status in SUMMARY_ORDER
+            if self.counts[status]
+        ]
+        if self.met:
+            parts.append(f"{self.met} met")
+        return " · ".join(parts) or "no duties worked out yet"
+
+
+@dataclass
+class ReportData:
+    organisation_id: int
+    organisation: str
+    as_of: date
+    trials: list[TrialRow]
+    obligations: list[ObligationRow]
+    by_ruleset: dict[str, Counter]
+    totals: Counter
+    overdue: list[tuple[ObligationRow, TrialRow]]
+    trend: list[tuple[date, Counter]]
+
+    @property
+    def rulesets(self) -> list[str]:
+        order = list(RULESET_LABELS)
+        return sorted(self.by_ruleset, key=lambda r: (order.index(r) if r in order else 9, r))
+
+    @property
+    def statuses(self) -> list[str]:
+        return [s for s in STATUS_ORDER if self.totals.get(s)]
+
+
+def as_of_from(params: dict[str, Any]) -> date:
+    text = params.get("as_of")
+    return date.fromisoformat(text) if text else today()
+
+
+def _chunks(ids: list[int]):
+    for i in range(0, len(ids), CHUNK):
+        yield ids[i : i + CHUNK]
+
+
+def gather(organisation_id: int, as_of: date) -> ReportData:
+    """Read one organisation's portfolio: trials, registry ids, obligations, status history."""
+    org = db.session.get(Organisation, organisation_id)
+    trials: dict[int, TrialRow] = {}
+    for row in db.session.execute(
+        sa.select(Trial.id, Trial.title, Trial.sponsor_name)
+        .where(Trial.owner_organisation_id == organisation_id)
+        .order_by(Trial.id)
+    ):
+        trials[row.id] = TrialRow(row.id, row.title or "Untitled trial", row.sponsor_name or "", "")
+    ids = list(trials)
+    registries: dict[int, list[str]] = defaultdict(list)
+    obligations: list[ObligationRow] = []
+    met_on = Obligation.verdict["met_on"].as_string()
+    deferred = Obligation.verdict["deferred_until"].as_string()
+    for chunk in _chunks(ids):
+        for row in db.session.execute(
+            sa.select(
+                RegistryEntry.trial_id, RegistryEntry.registry_name, RegistryEntry.registry_id
+            )
+            .where(RegistryEntry.trial_id.in_(chunk))
+            .order_by(RegistryEntry.trial_id, RegistryEntry.registry_name)
+        ):
+            registries[row.trial_id].append(row.registry_id)  # NCT..., ISRCTN...: self-describing
+        for row in db.session.execute(
+            sa.select(
+                Obligation.trial_id,
+                Obligation.duty,
+                Obligation.ruleset,
+                Obligation.status,
+                Obligation.due,
+                Obligation.days_overdue,
+                met_on.label("met_on"),
+                deferred.label("deferred_until"),
+            )
+            .where(Obligation.trial_id.in_(chunk))
+            .order_by(Obligation.trial_id, Obligation.duty)
+        ):
+            status, days = row.status, row.days_overdue or 0
+            if status in OPEN_STILL and row.due is not None and row.due < as_of:
+                status = "overdue"  # the due date passed since the verdict was computed
+            if status == "overdue" and row.due is not None:
+                days = max(days, (as_of - row.due).days)
+            obligations.append(
+                ObligationRow(
+                    row.trial_id,
+                    row.duty,
+                    row.ruleset,
+                    status,
+                    row.due,
+                    days if status == "overdue" else 0,
+                    row.met_on,
+                    row.deferred_until,
+                )
+            )
+
+    by_ruleset: dict[str, Counter] = defaultdict(Counter)
+    totals: Counter = Counter()
+    overdue = []
+    for ob in obligations:
+        trial = trials[ob.trial_id]
+        trial.counts[ob.status] += 1
+        by_ruleset[ob.ruleset][ob.status] += 1
+        totals[ob.status] += 1
+        if ob.status == "overdue":
+            overdue.append((ob, trial))
+            trial.most_overdue = max(trial.most_overdue, ob.days_overdue)
+        if ob.status in ("overdue", "due_soon", "upcoming", "data_needed") and ob.due is not None:
+            if trial.next_due is None or ob.due < trial.next_due:
+                trial.next_due, trial.next_duty, trial.next_status = ob.due, ob.duty, ob.status
+    for trial_id, names in registries.items():
+        trials[trial_id].registries = ", ".join(names)
+    overdue.sort(key=lambda pair: (-pair[0].days_overdue, pair[1].title, pair[0].duty))
+    ordered = sorted(
+        trials.values(),
+        key=lambda t: (
+            -t.counts["overdue"],
+            -t.most_overdue,
+            -t.counts["data_needed"],
+            t.title.lower(),
+            t.id,
+        ),
+    )
+    return ReportData(
+        organisation_id=organisation_id,
+        organisation=org.name if org else "",
+        as_of=as_of,
+        trials=ordered,
+        obligations=obligations,
+        by_ruleset=dict(by_ruleset),
+        totals=totals,
+        overdue=overdue,
+        trend=_trend(organisation_id, as_of),
+    )
+
+
+def _sample_dates(first: date, last: date) -> list[date]:
+    """Weekly points over half a year or less, else the first of each month (at most 36)."""
+    if (last - first).days <= 183:
+        points, day = [], last
+        while day >= first:
+            points.append(day)
+            day -= timedelta(days=7)
+        points.reverse()
+        if points[0] != first:
+            points.insert(0, first)
+        return points
+    months = []
+    year, month = last.year, last.month
+    for _ in range(36):
+        start = date(year, month, 1)
+        if start < first:
+            break
+        months.append(start)
+        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
+    months.reverse()
+    return [*months, last] if not months or months[-1] != last else months
+
+
+def _trend(organisation_id: int, as_of: date) -> list[tuple[date, Counter]]:
+    """Obligations by status at dates through time, replayed from the status history."""
+    changes = db.session.execute(
+        sa.select(
+            ObligationStatusChange.trial_id,
+            ObligationStatusChange.duty,
+            ObligationStatusChange.new_status,
+            ObligationStatusChange.changed_on,
+        )
+        .join(Trial, Trial.id == ObligationStatusChange.trial_id)
+        .where(
+            Trial.owner_organisation_id == organisation_id,
+            ObligationStatusChange.changed_on <= as_of,
+        )
+        .order_by(ObligationStatusChange.changed_on, ObligationStatusChange.id)
+    ).all()
+    if not changes:
+        return []
+    points = _sample_dates(changes[0].changed_on, as_of)
+    current: dict[tuple[int, str], str] = {}
+    counts: Counter = Counter()
+    out = []
+    i = 0
+    for point in points:
+        while i < len(changes) and changes[i].changed_on <= point:
+            change = changes[i]
+            key = (change.trial_id, change.duty)
+            old = current.get(key)
+            if old is not None:
+                counts[old] -= 1
+            current[key] = change.new_status
+            counts[change.new_status] += 1
+            i += 1
+        out.append((point, +counts))
+    return out
+
+
+SERIES = (
+    # status(es), label, dash pattern, marker: distinguishable in black and white
+    (("overdue",), "Overdue", "", "square"),
+    (("data_needed",), "Data needed", "6 3", "triangle"),
+    (("due_soon", "upcoming"), "Due soon or upcoming", "2 3", "circle"),
+    (("met", "met_late"), "Met", "10 3 2 3", "diamond"),
+    (("deferred", "waived"), "Deferred or waived", "1 6", "cross"),
+)
+
+
+def trend_chart(data: ReportData) -> dict[str, Any] | None:
+    """Geometry of the trend chart (an inline SVG drawn by the template), or None."""
+    if len(data.trend) < 2:
+        return None
+    width, height = 760.0, 280.0
+    left, right, top, bottom = 48.0, 170.0, 12.0, 36.0
+    plot_w, plot_h = width - left - right, height - top - bottom
+    values = [
+        [sum(c.get(s, 0) for s in statuses) for _, c in data.trend] for statuses, *_ in SERIES
+    ]
+    peak = max(1, max(max(v) for v in values))
+    step = _nice_step(peak)
+    top_value = step * -(-peak // step)
+    n = len(data.trend)
+
+    def x(i: int) -> float:
+        return round(left + plot_w * i / (n - 1), 1)
+
+    def y(v: int) -> float:
+        return round(top + plot_h * (1 - v / top_value), 1)
+
+    series = []
+    for (_statuses, label, dash, marker), vals in zip(SERIES, values, strict=True):
+        if not any(vals):
+            continue
+        points = [(x(i), y(v)) for i, v in enumerate(vals)]
+        series.append(
+            {
+                "label": label,
+                "dash": dash,
+                "marker": marker,
+                "points": " ".join(f"{px},{py}" for px, py in points),
+                "markers": points if n <= 40 else points[:: max(1, n // 20)],
+                "end": [points[-1][0] + 8, points[-1][1] + 3],
+                "last": vals[-1],
+            }
+        )
+    # End labels top to bottom, at least 11 units apart so that they never overlap.
+    previous = -1e9
+    for item in sorted(series, key=lambda s: s["end"][1]):
+        item["end"][1] = max(item["end"][1], previous + 11)
+        previous = item["end"][1]
+    ticks = [(y(v), v) for v in range(0, top_value + 1, step)]
+    every = max(1, -(-n // 8))
+    weekly = (data.trend[-1][0] - data.trend[0][0]).days <= 183
+    x_labels = [
+        (x(i), f"{d.day} {d:%b %Y}" if weekly else f"{d:%b %Y}")
+        for i, (d, _) in enumerate(data.trend)
+        if i % every == 0 or i == n - 1
+    ]
+    if len(x_labels) >= 2 and x_labels[-1][0] - x_labels[-2][0] < 60:
+        x_labels.pop(-2)
+    return {
+        "width": width,
+        "height": height,
+        "left": left,
+        "top": top,
+        "plot_w": plot_w,
+        "plot_h": plot_h,
+        "bottom_y": top + plot_h,
+        "series": series,
+        "ticks": ticks,
+        "x_labels": x_labels,
+        "first": data.trend[0][0],
+        "last": data.trend[-1][0],
+        "table": [
+            (d, [sum(c.get(s, 0) for s in statuses) for statuses, *_ in SERIES])
+            for d, c in data.trend[-12:]
+        ],
+        "columns": [label for _, label, _, _ in SERIES],
+    }
+
+
+def _nice_step(peak: int) -> int:
+    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000):
+        if peak / step <= 6:
+            return step
+    return 10 ** len(str(peak // 6))
+
+
+@dataclass(frozen=True)
+class Part:
+    """One separately laid-out part of the report PDF."""
+
+    kind: str  # summary / overdue / chart / trials
+    rows: list[Any]
+    start: int = 0  # index of the first row in its whole list
+
+
+def report_parts(data: ReportData, rows: int | None = None) -> list[Part]:
+    """The summary with the first overdue duties, the rest of them, the chart, the trials."""
+    rows = rows or PART_ROWS
+    parts = [Part("summary", data.overdue[:rows])]
+    parts += [
+        Part("overdue", data.overdue[i : i + rows], i) for i in range(rows, len(data.overdue), rows)
+    ]
+    parts.append(Part("chart", []))
+    parts += [
+        Part("trials", data.trials[i : i + rows], i) for i in range(0, len(data.trials), rows)
+    ]
+    if not data.trials:
+        parts.append(Part("trials", []))
+    return parts
+
+
+# --- the files ---------------------------------------------------------------------------------
+
+CSV_COLUMNS = (
+    "organisation",
+    "as_of",
+    "trial_id",
+    "title",
+    "sponsor",
+    "registries",
+    "duty",
+    "ruleset",
+    "status",
+    "due",
+    "days_overdue",
+    "met_on",
+    "deferred_until",
+)
+
+
+def _csv_safe(value: str) -> str:
+    """Stop spreadsheet formula injection from registry and sponsor text."""
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+
+
+def to_csv(data: ReportData) -> bytes:
+    """One row per obligation (trials without any: one row with empty duty columns)."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(CSV_COLUMNS)
+    by_trial: dict[int, list[ObligationRow]] = defaultdict(list)
+    for ob in data.obligations:
+        by_trial[ob.trial_id].append(ob)
+    org = _csv_safe(data.organisation)
+    for trial in data.trials:
+        head = [
+            org,
+            data.as_of.isoformat(),
+            trial.id,
+            _csv_safe(trial.title),
+            _csv_safe(trial.sponsor),
+            _csv_safe(trial.registries),
+        ]
+        rows = by_trial.get(trial.id) or [None]
+        for ob in rows:
+            if ob is None:
+                writer.writerow([*head, "", "", "", "", "", "", ""])
+                continue
+            writer.writerow(
+                [
+                    *head,
+                    ob.duty,
+                    ob.ruleset,
+                    ob.status,
+                    ob.due.isoformat() if ob.due else "",
+                    ob.days_overdue or "",
+                    ob.met_on or "",
+                    ob.deferred_until or "",
+                ]
+            )
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+@transactional
+def finish(job_id: str, data: ReportData, pdf: bytes, csv_bytes: bytes) -> bool:
+    """Store both files and mark the job finished (once)."""
+    job = db.session.execute(
+        sa.select(BackgroundJob).where(BackgroundJob.id == job_id).with_for_update()
+    ).scalar_one_or_none()
+    if job is None or job.status != "started":
+        return False
+    stem = f"portfolio-{data.as_of.isoformat()}-{job_id[:8]}"
+    pdf_file = store_bytes(pdf, "application/pdf", stem + ".pdf")
+    csv_file = store_bytes(csv_bytes, "text/csv", stem + ".csv")
+    pdf_jobs.finish(
+        job,
+        {
+            "pdf_file_id": pdf_file.id,
+            "pdf_sha256": pdf_file.sha256,
+            "csv_file_id": csv_file.id,
+            "trials": len(data.trials),
+            "obligations": len(data.obligations),
+            "overdue": len(data.overdue),
+            "as_of": data.as_of.isoformat(),
+        },
+        f"Report ready: {len(data.trials):,} trials, {len(data.overdue):,} overdue duties",
+    )
+    return True
+
+
+def labels() -> dict[str, str]:
+    return {**STATUS_LABELS, **{f"ruleset:{k}": v for k, v in RULESET_LABELS.items()}}
+
+
+__all__ = ["REPORT_ROLES", "ReportData", "day_text", "gather", "request_report", "to_csv"]

@@ -1,0 +1,135 @@
+"""Journey 2: the sponsor claims an imported trial (verified automatically) and another that
+needs a reviewer, enters the UK facts, and sees the obligations change. The same journey is
+then completed with the keyboard alone."""
+
+from __future__ import annotations
+
+from tests.registries.conftest import samples_root
+
+SAMPLES = samples_root()
+
+UCL = SAMPLES / "ctgov-v2-json/dtx-analysis-ctg-studies/NCT06223893.json"
+OTHER = SAMPLES / "ctgov-v2-json/dtx-analysis-ctg-studies/NCT05647226.json"
+
+SETUP = """
+from werkzeug.security import generate_password_hash
+from portal.extensions import db
+from portal.models import Membership, Organisation, User
+from portal.timeutil import utcnow
+org = Organisation(name="UCL Trials Unit", email_domains=["ucl.example"],
+                   sponsor_names=["University College London"], status="approved")
+db.session.add(org); db.session.flush()
+for email, role in (("sponsor@ucl.example", None), ("reviewer@hra.example", "reviewer")):
+    user = User(email=email, full_name=email, system_role=role, email_confirmed_at=utcnow(),
+                password_hash=generate_password_hash("a long password"))
+    db.session.add(user); db.session.flush()
+    if role is None:
+        db.session.add(Membership(user_id=user.id, organisation_id=org.id, role="sponsor"))
+db.session.commit()
+"""
+
+
+def _prepare(server) -> None:
+    server.python(SETUP)
+    out = server.flask("trials", "import", str(UCL), str(OTHER))
+    assert "created" in out.lower()
+
+
+def _date(journey, legend: str, day: int, month: int, year: int) -> None:
+    group = journey.page.get_by_role("group", name=legend)
+    group.get_by_label("Day").fill(str(day))
+    group.get_by_label("Month").fill(str(month))
+    group.get_by_label("Year").fill(str(year))
+
+
+def test_sponsor_claims_trials_enters_facts_and_sees_duties_change(journey):
+    _prepare(journey.server)
+    journey.login("sponsor@ucl.example", "a long password")
+    journey.go("/trials/find")
+    journey.fill("Registry id, title or sponsor name", "NCT06223893")
+    journey.click("Search")
+    journey.screenshot("find")
+    journey.page.get_by_role("button", name="Claim").first.click()
+    journey.check("claimed-automatically")
+    assert "It matched your organisation" in journey.text()
+    assert "CirrhoCare" in journey.text()
+    before = journey.text()
+    assert "UK-REG" in before
+
+    journey.link("Enter or change facts")
+    _date(journey, "Application submitted", 10, 5, 2026)
+    _date(journey, "UK approval date", 1, 6, 2026)
+    _date(journey, "First UK participant recruited", 15, 5, 2026)
+    journey.click("Save facts")
+    assert (
+        "The first UK participant must be recruited on or after the UK approval date"
+        in journey.text()
+    )
+    journey.screenshot("facts-error")
+    _date(journey, "First UK participant recruited", 15, 7, 2026)
+    journey.click("Save facts")
+    journey.check("duties-after-facts")
+    after = journey.text()
+    assert "Due 14 July 2026" in after  # UK-REG: the day before the first participant
+    assert after != before
+
+    journey.go("/trials/find")
+    journey.fill("Registry id, title or sponsor name", "NCT05647226")
+    journey.click("Search")
+    journey.page.get_by_role("button", name="Claim").first.click()
+    journey.check("claim-sent-to-reviewer")
+    assert "Claim sent to a reviewer" in journey.text()
+    journey.logout()
+
+    journey.login("reviewer@hra.example", "a long password")
+    journey.go("/review/claims")
+    journey.link("Digital Diabetes Remission Trial")
+    assert "does not match the organisation's names" in journey.text()
+    journey.page.get_by_label("Approve").check()
+    journey.click("Save decision")
+    journey.logout()
+
+    journey.login("sponsor@ucl.example", "a long password")
+    journey.go("/trials")
+    journey.screenshot("dashboard")
+    assert "Digital Diabetes Remission Trial" in journey.text()
+    assert "CirrhoCare" in journey.text()
+
+
+def test_claiming_and_entering_facts_by_keyboard_alone(journey):
+    """Journey 2 without a mouse: Tab to fields and buttons, type, press Enter."""
+    _prepare(journey.server)
+    page = journey.page
+    journey.go("/login")
+    page.keyboard.press("Tab")  # skip link
+    focused = page.evaluate("document.activeElement.textContent")
+    assert "Skip to main content" in focused
+    page.get_by_label("Email address", exact=True).focus()
+    page.keyboard.type("sponsor@ucl.example")
+    page.keyboard.press("Tab")
+    page.keyboard.type("a long password")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Welcome" in journey.text(), journey.text()[:500]
+    journey.go("/trials/find")
+    page.get_by_label("Registry id, title or sponsor name").focus()
+    page.keyboard.type("NCT06223893")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    claim = page.get_by_role("button", name="Claim")
+    claim.focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "It matched your organisation" in journey.text()
+    page.get_by_role("link", name="Enter or change facts").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.get_by_role("group", name="UK approval date").get_by_label("Day").focus()
+    for value in ("1", "6", "2026"):
+        page.keyboard.type(value)
+        page.keyboard.press("Tab")
+    page.get_by_role("button", name="Save facts").focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    journey.check("keyboard-facts-saved")
+    assert "UK approval date" in journey.text() and "1 June 2026" in journey.text()

@@ -1,0 +1,176 @@
+"""HTML to PDF with WeasyPrint, offline: tagged PDF/UA-1, A4, deterministic bytes.
+
+Rendering fetches nothing from the network. :class:`PortalAssetFetcher` answers only
+
+* ``file:`` URLs of files inside ``portal/static/`` or ``portal/templates/pdf/`` (the bundled
+  CSS), and
+* ``data:`` URLs (the QR code),
+
+and raises :class:`RefusedURL` for anything else. Fonts come from fontconfig (local files), never
+from ``@font-face`` downloads. Every user-supplied string reaches the HTML through Jinja's
+autoescape, so no user text can become markup that asks for a URL in the first place; the fetcher
+is the second wall.
+
+The same input gives the same bytes (creation date from the document, a fixed PDF identifier), so
+a job that is run twice issues a byte-identical file with the same SHA-256.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import mimetypes
+import time
+from pathlib import Path
+from urllib.parse import unquote_to_bytes, urlsplit
+from urllib.request import url2pathname
+
+from weasyprint import HTML, URLFetcher
+from weasyprint.document import Document
+from weasyprint.urls import URLFetcherResponse
+
+log = logging.getLogger(__name__)
+
+PORTAL_DIR = Path(__file__).resolve().parent.parent / "portal"
+STATIC_DIR = PORTAL_DIR / "static"
+PDF_TEMPLATES_DIR = PORTAL_DIR / "templates" / "pdf"
+ALLOWED_ROOTS = (STATIC_DIR.resolve(), PDF_TEMPLATES_DIR.resolve())
+# Relative URLs in the PDF templates (``pdf/certificate.css``) resolve against portal/static/.
+BASE_URL = STATIC_DIR.resolve().as_uri() + "/"
+PDF_VARIANT = "pdf/ua-1"  # tagged PDF with the PDF/UA-1 identification (WeasyPrint 70)
+MAX_DATA_URL_BYTES = 2 * 1024 * 1024
+
+
+class RefusedURL(ValueError):
+    """A URL the PDF renderer will not fetch."""
+
+
+class RenderError(Exception):
+    """The document could not be drawn (a bug in a template or bad data): retrying won't help."""
+
+
+def _within_roots(path: Path) -> bool:
+    return any(path == root or root in path.parents for root in ALLOWED_ROOTS)
+
+
+def _data_url(url: str) -> tuple[bytes, str]:
+    """Decode ``data:[<type>][;base64],<data>`` (RFC 2397) without any network handler."""
+    header, sep, payload = url[5:].partition(",")
+    if not sep:
+        raise RefusedURL("malformed data: URL")
+    parts = header.split(";")
+    media_type = parts[0] or "text/plain"
+    if "base64" in parts[1:]:
+        body = base64.b64decode(unquote_to_bytes(payload), validate=False)
+    else:
+        body = unquote_to_bytes(payload)
+    if len(body) > MAX_DATA_URL_BYTES:
+        raise RefusedURL("data: URL too large")
+    return body, media_type
+
+
+class PortalAssetFetcher(URLFetcher):
+    """Serves the portal's bundled files and ``data:`` URLs; refuses everything else."""
+
+    def __init__(self) -> None:
+        super().__init__(allowed_protocols=("file", "data"), allow_redirects=False)
+        self.refused: list[str] = []
+        self.served: list[str] = []
+
+    def fetch(self, url: str, headers: dict[str, str] | None = None) -> URLFetcherResponse:
+        scheme = url.split(":", 1)[0].lower() if ":" in url else ""
+        if scheme == "data":
+            body, media_type = _data_url(url)
+            self.served.append("data:")
+            return URLFetcherResponse(url, body, {"Content-Type": media_type})
+        if scheme == "file":
+            parts = urlsplit(url)
+            if parts.netloc not in ("", "localhost"):
+                return self._refuse(url)
+            path = Path(url2pathname(unquote_to_bytes(parts.path).decode("utf-8"))).resolve()
+            if _within_roots(path) and path.is_file():
+                media_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+                self.served.append(str(path))
+                return URLFetcherResponse(
+                    path.as_uri(), path.read_bytes(), {"Content-Type": media_type}
+                )
+        return self._refuse(url)
+
+    def _refuse(self, url: str) -> URLFetcherResponse:
+        self.refused.append(url[:200])
+        log.warning("PDF rendering refused to fetch %s", url[:200])
+        raise RefusedURL(f"the PDF renderer fetches only the portal's own files, not {url[:80]}")
+
+
+def _options(identifier: str) -> dict[str, object]:
+    return {
+        "pdf_variant": PDF_VARIANT,
+        "pdf_identifier": identifier.encode("ascii", "replace")[:64],
+    }
+
+
+def html_to_pdf(
+    html: str,
+    *,
+    identifier: str,
+    fetcher: PortalAssetFetcher | None = None,
+) -> bytes:
+    """Render ``html`` (a complete document from portal/templates/pdf/) to PDF bytes.
+
+    ``identifier`` (the certificate serial, the report job id) becomes the PDF file identifier,
+    so the output does not depend on the clock. Raises RenderError if WeasyPrint fails.
+    """
+    started = time.perf_counter()
+    try:
+        document = HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher or PortalAssetFetcher())
+        pdf = document.write_pdf(**_options(identifier))
+    except Exception as exc:
+        raise RenderError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+    log.info(
+        "rendered PDF %s: %d bytes in %.2fs", identifier, len(pdf), time.perf_counter() - started
+    )
+    return pdf
+
+
+def html_to_document(html: str, *, fetcher: PortalAssetFetcher | None = None) -> Document:
+    """Lay out one part of a long document (see documents_to_pdf)."""
+    try:
+        return HTML(
+            string=html, base_url=BASE_URL, url_fetcher=fetcher or PortalAssetFetcher()
+        ).render(**_options("part"))
+    except Exception as exc:
+        raise RenderError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+
+def documents_to_pdf(
+    documents: list[Document],
+    *,
+    identifier: str,
+) -> bytes:
+    """One tagged PDF from parts laid out separately (metadata from the first part).
+
+    A long report is laid out in parts so that each part's HTML tree and style cascade are freed
+    as soon as it is laid out; only the laid-out pages are kept, and WeasyPrint writes them (and
+    their tags) as one document.
+    """
+    started = time.perf_counter()
+    try:
+        combined = documents[0].copy([page for doc in documents for page in doc.pages])
+        pdf = combined.write_pdf(**_options(identifier))
+    except Exception as exc:
+        raise RenderError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+    log.info(
+        "wrote PDF %s: %d pages, %d bytes in %.2fs",
+        identifier,
+        len(combined.pages),
+        len(pdf),
+        time.perf_counter() - started,
+    )
+    return pdf
+
+
+def qr_svg_data_url(text: str) -> str:
+    """A QR code for ``text`` as an SVG ``data:`` URL (black on white, prints anywhere)."""
+    import segno
+
+    return segno.make(text, error="m").svg_data_uri(scale=4, border=2, dark="#000", light="#fff")
