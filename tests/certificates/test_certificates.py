@@ -40,7 +40,7 @@ def test_a_sponsor_gets_a_certificate_that_states_the_trials_duties_and_verdict(
     response = request_certificate(browser, t.id)
     assert response.status_code == 302
     page = browser.get(response.location).get_data(as_text=True)
-    assert "Queued" in page and '<meta http-equiv="refresh" content="2">' in page
+    assert "Queued" in page and 'data-poll-ms="2000"' in page
 
     [cert] = certificate_rows()
     assert re.fullmatch(r"TTP-[0-9A-Z]{5}(-[0-9A-Z]{5}){3}", cert.serial)

@@ -68,7 +68,7 @@ def test_a_compliance_officer_gets_the_portfolio_report_as_pdf_and_csv(browser, 
     again = browser.submit("/reports", {"organisation": str(org.id)})
     assert again.location == response.location  # pending: reused
     page = browser.get(response.location).get_data(as_text=True)
-    assert "Queued" in page and '<meta http-equiv="refresh" content="2">' in page
+    assert "Queued" in page and 'data-poll-ms="2000"' in page
     job_id = response.location.rsplit("/", 1)[-1]
 
     work()
@@ -178,7 +178,7 @@ def test_the_status_page_shows_progress_while_a_report_renders(browser):
     db.session.commit()
     page = browser.get(response.location).get_data(as_text=True)
     assert "Rendering" in page and "Progress: 40%" in page and 'value="40"' in page
-    assert "Laying out page 12 of about 30" in page and 'content="2"' in page
+    assert "Laying out page 12 of about 30" in page and 'data-poll-ms="2000"' in page
 
 
 def test_the_trend_replays_the_status_history_at_each_point():

@@ -16,7 +16,7 @@ from portal.models import AuditEvent, BackgroundJob, ImportRun, RegistryEntry
 from tests.factories import PASSWORD, member, staff
 from tests.imports.conftest import CTGOV_FILE, ISRCTN_FILE
 
-REFRESH = '<meta http-equiv="refresh" content="2">'
+REFRESH = 'data-poll-ms="2000"'
 
 
 def export_zip(samples: Path) -> bytes:
