@@ -34,6 +34,8 @@ def main() -> int:
         subprocess.run([*FLASK, "db", "upgrade"], env=env, check=True)  # noqa: S603
         subprocess.run([*FLASK, "demo", "load"], env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
         children.append(subprocess.Popen([*FLASK, "worker"], env=env))  # noqa: S603
+        # The daily recompute of date-driven statuses (upcoming -> due_soon -> overdue).
+        children.append(subprocess.Popen([*FLASK, "obligations", "cron"], env=env))  # noqa: S603
         children.append(
             subprocess.Popen(  # noqa: S603
                 [
@@ -58,10 +60,14 @@ def main() -> int:
         print(f"Demo logins (password for every one: {DEMO_PASSWORD}):")
         for role, (email, _name, _org_role) in DEMO_USERS.items():
             print(f"  {role:<20} {email}")
-        print("Press Ctrl-C to stop the portal, its worker and Redis.")
+        print("Press Ctrl-C to stop the portal, its worker, scheduler and Redis.")
         print("=" * 72 + "\n", flush=True)
+        next_sweep = time.monotonic() + 60
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
+            if time.monotonic() >= next_sweep:  # re-enqueue jobs saved while Redis was away, etc.
+                subprocess.run([*FLASK, "jobs", "sweep"], env=env, stdout=subprocess.DEVNULL)  # noqa: S603
+                next_sweep = time.monotonic() + 60
         return 1
     except KeyboardInterrupt:
         return 0

@@ -1,0 +1,202 @@
+"""Dashboard benchmark (not a test): an organisation with 5,000 trials in PostgreSQL; server-side
+latency of the dashboard (several filters and sorts, first and later pages) and the trial page.
+
+    .venv/bin/python bench/dashboard.py [--trials 5000] [--requests 200]
+
+Creates its own database on the TEST_DATABASE_URL server (default
+postgresql://postgres@127.0.0.1:5432/test), migrates it, bulk-loads trials with registry entries
+and ten obligations each, then times requests through the Flask app in-process (the server side:
+no network, no browser) and prints p50/p95 and SQL queries per page. Target: p95 <= 150 ms.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from datetime import date, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+DUTIES = [
+    ("UK-REG", "uk-2026"),
+    ("UK-RES", "uk-2026"),
+    ("UK-PART", "uk-2026"),
+    ("UK-END", "uk-2026"),
+    ("UK-LAPSE", "uk-2026"),
+    ("EU-START", "eu-ctr"),
+    ("EU-END", "eu-ctr"),
+    ("EU-RES", "eu-ctr"),
+    ("US-REG", "us-fdaaa"),
+    ("US-RES", "us-fdaaa"),
+]
+STATUSES = [
+    "overdue",
+    "due_soon",
+    "upcoming",
+    "met",
+    "met_late",
+    "deferred",
+    "data_needed",
+    "not_applicable",
+]
+
+
+def load(db, n: int, org_id: int, rng: random.Random) -> None:
+    import sqlalchemy as sa
+
+    from portal.models import Obligation, RegistryEntry, Trial, TrialIdentifier
+
+    today = date.today()
+    trials, entries, idents, obligations = [], [], [], []
+    for i in range(1, n + 1):
+        nct = f"NCT{70000000 + i:08d}"
+        trials.append(
+            {
+                "id": i,
+                "title": f"Benchmark trial {i} of a treatment",
+                "sponsor_name": "Bench Org",
+                "overall_status": "completed",
+                "uk_site": True,
+                "imported_facts": {},
+                "sponsor_entered": False,
+                "owner_organisation_id": org_id,
+            }
+        )
+        entries.append(
+            {
+                "trial_id": i,
+                "registry": "ClinicalTrials.gov",
+                "registry_id": nct,
+                "registered_on": today - timedelta(days=rng.randint(100, 2000)),
+                "content_hash": "0" * 64,
+                "record": {},
+            }
+        )
+        idents.append({"trial_id": i, "kind": "nct", "value": nct})
+        for duty, ruleset in DUTIES:
+            status = rng.choice(STATUSES)
+            due = today + timedelta(days=rng.randint(-400, 400))
+            obligations.append(
+                {
+                    "trial_id": i,
+                    "duty": duty,
+                    "ruleset": ruleset,
+                    "status": status,
+                    "due": due,
+                    "days_overdue": max(0, (today - due).days) if status == "overdue" else 0,
+                    "verdict": {
+                        "id": duty,
+                        "title": duty,
+                        "status": status,
+                        "due": due.isoformat(),
+                        "explanation": "x" * 300,
+                        "inputs": {"end_of_trial_on": {"value": "2026-01-01", "source": nct}},
+                        "assumptions": [],
+                        "source": "RULES.md",
+                        "ruleset_version": "2026.1",
+                    },
+                    "params_version": 0,
+                    "as_of": today,
+                }
+            )
+    conn = db.session.connection()
+    conn.execute(sa.insert(Trial.__table__), trials)
+    conn.execute(sa.insert(RegistryEntry.__table__), entries)
+    conn.execute(sa.insert(TrialIdentifier.__table__), idents)
+    for start in range(0, len(obligations), 10000):
+        conn.execute(sa.insert(Obligation.__table__), obligations[start : start + 10000])
+    conn.execute(sa.text("SELECT setval('trials_id_seq', (SELECT max(id) FROM trials))"))
+    db.session.commit()
+    conn = db.session.connection()
+    conn.execute(sa.text("ANALYZE"))
+    db.session.commit()
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=5000)
+    parser.add_argument("--requests", type=int, default=200)
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get("TEST_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/test"),
+    )
+    args = parser.parse_args()
+
+    import sqlalchemy as sa
+    from flask_migrate import upgrade
+
+    from portal import create_app
+    from portal.extensions import db
+    from tests.conftest import SECRET, csrf_token_from, private_postgres_database
+    from tests.factories import PASSWORD, OrganisationFactory, member
+
+    workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"portal-dash-{os.getpid()}"
+    with private_postgres_database(args.database_url, f"bench_dashboard_{os.getpid()}") as url:
+        app = create_app(
+            env={
+                "PORTAL_ENV": "test",
+                "DATABASE_URL": url,
+                "REDIS_URL": "",
+                "SECRET_KEY": SECRET,
+                "INSTANCE_PATH": str(workdir),
+                "RATELIMIT_ENABLED": "false",
+            }
+        )
+        with app.app_context():
+            upgrade()
+            org = OrganisationFactory(name="Bench Org")
+            user = member("compliance_officer", org)
+            started = time.perf_counter()
+            load(db, args.trials, org.id, random.Random(7))
+            print(
+                f"loaded {args.trials} trials with {len(DUTIES)} obligations each "
+                f"in {time.perf_counter() - started:.1f} s"
+            )
+            client = app.test_client()
+            token = csrf_token_from(client.get("/login").get_data(as_text=True))
+            client.post(
+                "/login", data={"csrf_token": token, "email": user.email, "password": PASSWORD}
+            )
+            queries: list[str] = []
+            sa.event.listen(db.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
+            rng = random.Random(1)
+            pages = {
+                "dashboard (first page)": lambda: "/trials",
+                "dashboard (page 50, by due)": lambda: "/trials?sort=due&page=50",
+                "dashboard (overdue filter)": lambda: "/trials?status=overdue",
+                "dashboard (due within 30, search)": lambda: "/trials?due_within=30&q=trial+1",
+                "trial page": lambda: f"/trials/{rng.randint(1, args.trials)}",
+            }
+            print(f"\n{'page':36} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'SQL/page':>9}")
+            worst = 0.0
+            for label, make in pages.items():
+                times, counts = [], []
+                for _ in range(args.requests // len(pages) + 5):
+                    path = make()
+                    queries.clear()
+                    t0 = time.perf_counter()
+                    response = client.get(path)
+                    times.append(time.perf_counter() - t0)
+                    counts.append(len(queries))
+                    assert response.status_code == 200, (path, response.status_code)
+                times = sorted(times[3:])  # warm-up requests left out
+                p95 = times[min(len(times) - 1, int(len(times) * 0.95))]
+                worst = max(worst, p95)
+                print(
+                    f"{label:36} {statistics.median(times) * 1000:8.1f} {p95 * 1000:8.1f} "
+                    f"{times[-1] * 1000:8.1f} {max(counts):9d}"
+                )
+            print(f"\nworst p95: {worst * 1000:.1f} ms (target <= 150 ms)")
+            db.session.remove()
+            db.engine.dispose()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
