@@ -27,6 +27,9 @@ def worker_command(burst: bool, queues: tuple[str, ...], name: str | None) -> No
     """Run an RQ worker for the portal's queues."""
     from rq import Worker
 
+    # Load WeasyPrint (about a second) once, before RQ forks a work-horse per job, so each
+    # certificate starts warm. Web processes never import it: they only enqueue.
+    import workers.pdf_render  # noqa: F401
     from portal.jobs import ALL_QUEUES, redis_connection
 
     conn = redis_connection()
