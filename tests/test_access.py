@@ -89,3 +89,25 @@ def test_a_sponsor_cannot_open_reviewer_pages(browser):
     browser.login(user.email, PASSWORD)
     assert browser.client.get("/review/organisations").status_code == 403
     assert browser.client.get("/admin/outbox").status_code == 403
+
+
+POSTS = [r for r in RULES if "POST" in r.methods]
+
+
+@pytest.mark.parametrize("rule", POSTS, ids=[r.rule for r in POSTS])
+def test_every_state_changing_route_rejects_a_request_without_its_csrf_token(browser, rule):
+    """Signed in as an admin (past every role check), a POST without a token is refused."""
+    from tests.factories import staff
+
+    admin = staff("admin")
+    browser.login(admin.email, PASSWORD)
+    url = rule.rule
+    for arg in rule.arguments:
+        url = re.sub(rf"<(?:[a-z]+:)?{arg}>", "1", url)
+    response = browser.client.post(url, data={"anything": "x"})
+    assert response.status_code == 400, (url, response.status_code)
+    assert "Your form has expired" in response.get_data(as_text=True)
+
+
+def test_there_are_state_changing_routes_to_check():
+    assert len(POSTS) >= 20

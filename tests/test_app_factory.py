@@ -125,3 +125,25 @@ def test_healthz_reports_redis_down_as_503(migrated_database, tmp_path):
         from portal.extensions import db
 
         db.engine.dispose()
+
+
+def test_production_sends_hsts_and_secure_cookies(migrated_database, tmp_path):
+    from tests.conftest import make_env
+
+    url = migrated_database if "://" in migrated_database else f"sqlite:///{migrated_database}"
+    env = make_env(url, "redis://127.0.0.1:1/0", tmp_path, PORTAL_ENV="production")
+    app = create_app(env=env)
+    response = app.test_client().get("/login")
+    assert response.headers["Strict-Transport-Security"].startswith("max-age=31536000")
+    assert "frame-ancestors 'none'" in response.headers["Content-Security-Policy"]
+    assert (
+        "Secure" in response.headers["Set-Cookie"] and "HttpOnly" in response.headers["Set-Cookie"]
+    )
+    with app.app_context():
+        from portal.extensions import db
+
+        db.engine.dispose()
+
+
+def test_local_runs_send_no_hsts(client):
+    assert "Strict-Transport-Security" not in client.get("/").headers
