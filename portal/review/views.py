@@ -14,7 +14,6 @@ from portal.models import Claim, Organisation
 from portal.review import bp
 from portal.services import ServiceError, accounts
 from portal.services import claims as claims_service
-from portal.trials.forms import ClaimDecisionForm
 
 
 @bp.route("/organisations")
@@ -79,7 +78,7 @@ def claim(claim_id: int):
         if claim.trial.owner_organisation_id
         else None
     )
-    form = ClaimDecisionForm()
+    form = DecisionForm()  # approve, or reject with a reason: the same as for organisations
     if claim.status in ("pending", "disputed") and form.validate_on_submit():
         try:
             claims_service.decide_claim(

@@ -118,14 +118,3 @@ class TransferForm(FlaskForm):
         validators=[InputRequired(message="Choose an organisation")],
     )
     submit = SubmitField("Transfer trial", widget=GovSubmitInput())
-
-
-class ClaimDecisionForm(FlaskForm):
-    decision = RadioField(
-        "Decision",
-        widget=GovRadioInput(),
-        choices=[("approve", "Approve"), ("reject", "Reject")],
-        validators=[InputRequired(message="Choose approve or reject")],
-    )
-    reason = TextAreaField("Reason (required to reject)", widget=GovTextArea())
-    submit = SubmitField("Save decision", widget=GovSubmitInput())
