@@ -300,19 +300,23 @@ def registries_in_use(user: User) -> list[str]:
 
 
 def disagreements(entries: list[RegistryEntry]) -> list[str]:
-    """Registry entries of one trial that disagree on end date or status (data-quality to-dos)."""
+    """Registry entries of one trial that disagree on end date or status (data-quality to-dos).
+
+    Reads the normalised document the importer keeps on each entry (``record["facts"]``).
+    """
     problems = []
     if len(entries) < 2:
         return problems
-    for label, key in (("completion date", "completion"), ("overall status", "overall_status")):
+    for label, key in (
+        ("end of trial date", "end_of_trial_on"),
+        ("overall status", "overall_status"),
+    ):
         values = {}
         for entry in entries:
-            value = (entry.record or {}).get(key)
-            if isinstance(value, dict):
-                value = value.get("value")
+            value = ((entry.record or {}).get("facts") or {}).get(key)
             if value:
                 values[f"{entry.registry_name} {entry.registry_id}"] = str(value)
-        if len(set(v.lower() for v in values.values())) > 1:
+        if len({v.lower() for v in values.values()}) > 1:
             problems.append(
                 f"The registries disagree on the {label}: "
                 + "; ".join(f"{where} says {value}" for where, value in sorted(values.items()))

@@ -199,3 +199,28 @@ def test_calendar_and_private_ical_feed_can_be_revoked(browser, client):
     browser.login(user.email, PASSWORD)
     browser.post("/trials/calendar/token", {"action": "revoke"}, token_from="/trials/calendar")
     assert client.get(feed).status_code == 404
+
+
+def test_registries_that_disagree_are_listed_as_data_to_check(browser):
+    from portal.models import RegistryEntry
+
+    org = OrganisationFactory()
+    t = trial(title="Two registries", owner=org)
+    first = t.entries[0]
+    first.record = {"facts": {"end_of_trial_on": "2026-09-30", "overall_status": "completed"}}
+    db.session.add(
+        RegistryEntry(
+            trial_id=t.id,
+            registry_name="ISRCTN",
+            registry_id="ISRCTN11112222",
+            content_hash="y" * 64,
+            record={"facts": {"end_of_trial_on": "2026-12-31", "overall_status": "completed"}},
+        )
+    )
+    db.session.commit()
+    user = member("sponsor", org)
+    browser.login(user.email, PASSWORD)
+    html = browser.get(f"/trials/{t.id}").get_data(as_text=True)
+    assert "The registries disagree on the end of trial date" in html
+    assert "ISRCTN ISRCTN11112222 says 2026-12-31" in html
+    assert "disagree on the overall status" not in html
