@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import sqlalchemy as sa
 from flask import current_app, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
@@ -19,8 +21,11 @@ CONFIRM = "confirm-email"
 RESET = "reset-password"
 INVITE = "invite"
 
-# A real hash to compare against when the email is unknown, so timing does not reveal accounts.
-_DUMMY_HASH = generate_password_hash("not-a-real-password")
+@functools.cache
+def _dummy_hash() -> str:
+    """A real hash to check against when the email is unknown, so timing does not reveal
+    accounts (made on first use: hashing at import would slow every `flask` command)."""
+    return generate_password_hash("not-a-real-password")
 
 
 def normalise_email(email: str) -> str:
@@ -101,7 +106,7 @@ def authenticate(email: str, password: str) -> User:
     """Return the user for a correct email and password; one message for every failure."""
     user = find_user(email)
     if user is None:
-        check_password_hash(_DUMMY_HASH, password)
+        check_password_hash(_dummy_hash(), password)
         raise ServiceError("Enter a correct email address and password.", field="email")
     if not check_password_hash(user.password_hash, password):
         raise ServiceError("Enter a correct email address and password.", field="email")
