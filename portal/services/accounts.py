@@ -21,6 +21,7 @@ CONFIRM = "confirm-email"
 RESET = "reset-password"
 INVITE = "invite"
 
+
 @functools.cache
 def _dummy_hash() -> str:
     """A real hash to check against when the email is unknown, so timing does not reveal
