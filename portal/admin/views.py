@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, render_template, request
+from flask import render_template, request
 
 from portal import access
 from portal.admin import bp
@@ -36,7 +36,5 @@ def outbox():
 @bp.route("/outbox/<int:email_id>")
 @access.roles("admin")
 def outbox_email(email_id: int):
-    email = db.session.get(OutboxEmail, email_id)
-    if email is None:
-        abort(404)
+    email = db.get_or_404(OutboxEmail, email_id)
     return render_template("admin/outbox-email.html", email=email)

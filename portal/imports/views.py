@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sqlalchemy as sa
-from flask import abort, current_app, flash, redirect, render_template, url_for
+from flask import current_app, flash, redirect, render_template, url_for
 from flask_login import current_user
 
 from portal import access
@@ -56,9 +56,7 @@ def too_large(_error):
 @bp.route("/runs/<int:run_id>")
 @access.roles("reviewer", "admin")
 def run(run_id: int):
-    import_run = db.session.get(ImportRun, run_id)
-    if import_run is None:
-        abort(404)
+    import_run = db.get_or_404(ImportRun, run_id)
     job = db.session.get(BackgroundJob, import_run.job_id) if import_run.job_id else None
     rejections = (
         db.session.execute(

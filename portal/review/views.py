@@ -35,9 +35,7 @@ def organisations():
 @bp.route("/organisations/<int:org_id>", methods=["GET", "POST"])
 @access.roles("reviewer", "admin")
 def organisation(org_id: int):
-    org = db.session.get(Organisation, org_id)
-    if org is None:
-        abort(404)
+    org = db.get_or_404(Organisation, org_id)
     form = DecisionForm()
     if form.validate_on_submit():
         try:
@@ -70,9 +68,7 @@ def claims():
 @bp.route("/claims/<int:claim_id>", methods=["GET", "POST"])
 @access.roles("reviewer", "admin")
 def claim(claim_id: int):
-    claim = db.session.get(Claim, claim_id)
-    if claim is None:
-        abort(404)
+    claim = db.get_or_404(Claim, claim_id)
     owner = (
         db.session.get(Organisation, claim.trial.owner_organisation_id)
         if claim.trial.owner_organisation_id
@@ -147,9 +143,7 @@ def submission(submission_id: int):
     from portal.summaries.forms import ReviewDecisionForm
     from portal.trials import queries
 
-    item = db.session.get(Submission, submission_id)
-    if item is None:
-        abort(404)
+    item = db.get_or_404(Submission, submission_id)
     trial = db.session.get(Trial, item.trial_id)
     form = ReviewDecisionForm()
     if item.status == "waiting" and form.validate_on_submit():
@@ -262,9 +256,7 @@ def sample(sample_id: int):
     from portal.services import review as review_service
     from portal.trials import queries
 
-    row = db.session.get(AuditSample, sample_id)
-    if row is None:
-        abort(404)
+    row = db.get_or_404(AuditSample, sample_id)
     items = db.session.execute(
         sa.select(AuditSampleItem, Trial, Obligation, Organisation.name)
         .join(Trial, Trial.id == AuditSampleItem.trial_id)
