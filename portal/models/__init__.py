@@ -15,7 +15,12 @@ from portal.models.evidence import (
 )
 from portal.models.files import StoredFile
 from portal.models.jobs import BackgroundJob
-from portal.models.obligations import Obligation, ObligationStatusChange, ParameterSet
+from portal.models.obligations import (
+    Obligation,
+    ObligationInputs,
+    ObligationStatusChange,
+    ParameterSet,
+)
 from portal.models.outbox import OutboxEmail
 from portal.models.trials import (
     ImportRejection,
@@ -40,6 +45,7 @@ __all__ = [
     "ImportRejection",
     "ImportRun",
     "Obligation",
+    "ObligationInputs",
     "ObligationStatusChange",
     "ParameterSet",
     "RegistryEntry",

@@ -6,10 +6,18 @@ from datetime import date, datetime
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from portal.extensions import db
 from portal.timeutil import utcnow
+
+
+def select_inputs(duty: str, inputs: dict[str, Any]) -> dict[str, Any]:
+    """The entries of a trial's ``inputs`` that duty ``duty`` reads, in the stored order
+    (what ``Facts.duty_inputs[duty]`` held when the verdict was made)."""
+    from portal.rules.duties import READERS
+
+    return {key: entry for key, entry in inputs.items() if duty in READERS.get(key, ())}
 
 
 class ParameterSet(db.Model):
@@ -25,8 +33,30 @@ class ParameterSet(db.Model):
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
+class ObligationInputs(db.Model):
+    """The facts one trial's verdicts were worked out from, stored once per trial.
+
+    Every verdict shows the facts its duty reads, each with its value and source (RULES.md
+    "What every verdict shows"). Those entries are the same for all ~10 verdicts of a trial and
+    do not change with the date, so they are kept here once (``inputs``: fact name ->
+    ``{"value", "source"}``, ``Facts.inputs``) rather than copied into every stored verdict;
+    :attr:`Obligation.inputs` gives each verdict its own selection again.
+    """
+
+    __tablename__ = "obligation_inputs"
+
+    trial_id: Mapped[int] = mapped_column(sa.ForeignKey("trials.id"), primary_key=True)
+    inputs: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
 class Obligation(db.Model):
-    """The current verdict on one duty of one trial (``verdict`` is the engine's full JSON)."""
+    """The current verdict on one duty of one trial.
+
+    ``verdict`` is the engine's JSON for the verdict (``portal.rules.Obligation.to_json()``)
+    without its ``inputs``, which live once per trial in :class:`ObligationInputs`; use
+    :attr:`inputs` or :meth:`full_verdict` to read them together.
+    """
 
     __tablename__ = "obligations"
 
@@ -34,8 +64,10 @@ class Obligation(db.Model):
     trial_id: Mapped[int] = mapped_column(sa.ForeignKey("trials.id"))
     duty: Mapped[str] = mapped_column(sa.String(20))
     ruleset: Mapped[str] = mapped_column(sa.String(20))
-    status: Mapped[str] = mapped_column(sa.String(20), index=True)
-    due: Mapped[date | None] = mapped_column(index=True)
+    # Not indexed: every query reaches obligations through their trial (uq_obligation_trial_duty),
+    # and two more indexes on ~10 rows a trial slowed the recompute more than they helped.
+    status: Mapped[str] = mapped_column(sa.String(20))
+    due: Mapped[date | None] = mapped_column()
     days_overdue: Mapped[int] = mapped_column(default=0)
     verdict: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     params_version: Mapped[int | None] = mapped_column()
@@ -43,6 +75,31 @@ class Obligation(db.Model):
     computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
     __table_args__ = (sa.UniqueConstraint("trial_id", "duty", name="uq_obligation_trial_duty"),)
+
+    # Many-to-one on the primary key: the verdicts of one trial share one row (one query, then
+    # the identity map).
+    inputs_row: Mapped[ObligationInputs | None] = relationship(
+        ObligationInputs,
+        primaryjoin=lambda: foreign(Obligation.trial_id) == ObligationInputs.trial_id,
+        viewonly=True,
+        lazy="select",
+    )
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """The facts this verdict rests on (fact name -> {"value", "source"}), as the engine
+        showed them: the trial's stored inputs that the duty reads (``rules.duties.READERS``)."""
+        verdict = self.verdict or {}
+        if "inputs" in verdict:  # a verdict stored before the inputs moved to their own table
+            return verdict["inputs"] or {}
+        row = self.inputs_row
+        if row is None or not isinstance(row.inputs, dict):
+            return {}
+        return select_inputs(self.duty, row.inputs)
+
+    def full_verdict(self) -> dict[str, Any]:
+        """The verdict exactly as the engine gave it, inputs included."""
+        return {**(self.verdict or {}), "inputs": self.inputs}
 
 
 class ObligationStatusChange(db.Model):

@@ -72,9 +72,25 @@ def _strings(items: list[str]) -> str:
 class VerdictEncoder:
     """Encode the verdicts of one trial (``evaluate`` output); make one per trial."""
 
-    __slots__ = ("_alive", "_entries", "_extra", "_facts", "_inputs", "_sources", "_tail", "_texts")
+    __slots__ = (
+        "_alive",
+        "_entries",
+        "_extra",
+        "_facts",
+        "_inputs",
+        "_sources",
+        "_tail",
+        "_texts",
+        "_with_inputs",
+    )
 
-    def __init__(self, extra: Mapping[str, Any] | None = None, facts: Any = None) -> None:
+    def __init__(
+        self, extra: Mapping[str, Any] | None = None, facts: Any = None, *, inputs: bool = True
+    ) -> None:
+        """``extra``: keys appended to every verdict. ``inputs=False`` leaves the ``inputs`` key
+        out (the stored verdicts: their inputs are stored once per trial, ObligationInputs);
+        such an encoder holds nothing per trial and can be reused for any number of trials."""
+        self._with_inputs = inputs
         # (name, id(entry)) -> text; the entries stay referenced in _alive so no id is reused.
         self._entries: dict[tuple[str, int], str] = {}
         self._alive: list[Any] = []
@@ -84,7 +100,7 @@ class VerdictEncoder:
         self._tail = "".join("," + _string(k) + ":" + dumps(v) for k, v in self._extra.items())
         # The verdicts' inputs are entries of Facts.inputs (fact name -> {"value", "source"}):
         # writing them all up front lets _encode_inputs assemble each verdict's inputs in C.
-        self._facts: dict[str, Any] = getattr(facts, "inputs", None) or {}
+        self._facts: dict[str, Any] = (getattr(facts, "inputs", None) or {}) if inputs else {}
         self._texts = {
             name: self._entry((name, id(entry)), entry) for name, entry in self._facts.items()
         }
@@ -142,9 +158,15 @@ class VerdictEncoder:
         self._alive.append(entry)
         return text
 
+    def _inputs_part(self, o: Obligation) -> str:
+        return ',"inputs":' + self._encode_inputs(o.inputs) if self._with_inputs else ""
+
     def encode(self, o: Obligation) -> str:
         if not _FAST:
-            return dumps({**o.to_json(), **self._extra})
+            data = {**o.to_json(), **self._extra}
+            if not self._with_inputs:
+                del data["inputs"]
+            return dumps(data)
         head_key = (o.id, o.ruleset, o.ruleset_version, o.title)
         head = _heads.get(head_key)
         if head is None:
@@ -172,7 +194,7 @@ class VerdictEncoder:
             f',"days_overdue":{int(o.days_overdue)}'
             f',"days_remaining":{"null" if remaining is None else int(remaining)}'
             f',"explanation":{_string(o.explanation)}'
-            f',"inputs":{self._encode_inputs(o.inputs)}'
+            f"{self._inputs_part(o)}"
             f',"assumptions":{_strings(o.assumptions)}'
             f',"source":{source}'
             f',"estimated":{"true" if o.estimated else "false"}'
@@ -214,11 +236,15 @@ def _self_check() -> bool:
         {"approved_on": 'entered by "Zoë" \u2028 on 2026-11-20'},
     )
     enc = VerdictEncoder({"params_version": 1}, facts)
+    bare = VerdictEncoder({"params_version": 1}, inputs=False)
     for o in evaluate(facts, date(2027, 3, 1)):
         expected = o.to_json()
         if tuple(expected) != KEYS:
             return False
         if json.loads(enc.encode(o)) != {**expected, "params_version": 1}:
+            return False
+        del expected["inputs"]
+        if json.loads(bare.encode(o)) != {**expected, "params_version": 1}:
             return False
     return True
 

@@ -60,7 +60,22 @@ def parse_date(text: str) -> tuple[date, bool]:
 
     A month-only value is read as the last day of the month and reported as estimated.
     Raises ValueError for anything else (including impossible dates such as 2026-02-30).
+    Answers are remembered (a recompute of many trials parses the same few thousand dates).
     """
+    hit = _PARSED.get(text)
+    if hit is not None:
+        return hit
+    result = _parse_date(text)
+    if len(_PARSED) < _PARSED_MAX:
+        _PARSED[text] = result
+    return result
+
+
+_PARSED: dict[str, tuple[date, bool]] = {}
+_PARSED_MAX = 100_000  # ~270 years of days: enough for every date a recompute meets
+
+
+def _parse_date(text: str) -> tuple[date, bool]:
     s = text.strip()
     n = len(s)
     if n == 10 and s[4] == "-" and s[7] == "-" and _DIGITS.issuperset(s[:4] + s[5:7] + s[8:]):

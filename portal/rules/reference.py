@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 __all__ = [
     "EU_EEA_COUNTRIES",
     "REGISTRIES",
@@ -49,6 +51,7 @@ def canonical_registry(name: str) -> str | None:
     return _REGISTRY_LOOKUP.get(name.strip().lower())
 
 
+@functools.lru_cache(maxsize=4096)
 def country_key(name: str) -> str:
     """Normalise a country name for matching (case, spaces, a leading "the")."""
     key = " ".join(name.lower().replace(".", "").split())

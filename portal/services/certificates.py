@@ -158,10 +158,10 @@ def _parameters(versions: set[int]) -> list[dict[str, Any]]:
     return out
 
 
-def _evidence(verdict: dict[str, Any]) -> list[dict[str, Any]]:
-    """The facts a verdict rests on, each with where it came from."""
+def _evidence(inputs: dict[str, Any]) -> list[dict[str, Any]]:
+    """The facts a verdict rests on (``Obligation.inputs``), each with where it came from."""
     items = []
-    for name, fact in (verdict.get("inputs") or {}).items():
+    for name, fact in (inputs or {}).items():
         if isinstance(fact, dict):
             value, source = fact.get("value"), fact.get("source")
         else:
@@ -201,7 +201,7 @@ def _obligation_entry(ob: Obligation, as_of: date) -> dict[str, Any]:
         "deferred_until": verdict.get("deferred_until"),
         "missing": [m.replace("_", " ") for m in verdict.get("missing") or []],
         "explanation": verdict.get("explanation") or "",
-        "evidence": _evidence(verdict),
+        "evidence": _evidence(ob.inputs),
         "assumptions": [str(a) for a in verdict.get("assumptions") or []],
         "source": verdict.get("source") or "",
         "params_version": ob.params_version,

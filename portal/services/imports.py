@@ -950,13 +950,15 @@ def _group_by_keys(rows: list[dict[str, Any]]) -> Iterator[tuple[tuple[str, ...]
 
 
 def _merge_trials(drop: int, keep: int) -> None:
-    """Move everything that refers to trial ``drop`` to ``keep``; delete its obligations
-    (recomputed for ``keep``) and then the trial itself."""
-    from portal.models import Obligation
+    """Move everything that refers to trial ``drop`` to ``keep``; delete its obligations and
+    their inputs (recomputed for ``keep``) and then the trial itself."""
+    from portal.models import Obligation, ObligationInputs
 
     obligations = Obligation.__table__
     for table, column in _trial_fk_tables():
-        if table is obligations:
+        if table is ObligationInputs.__table__:
+            db.session.execute(sa.delete(table).where(column == drop))
+        elif table is obligations:
             doomed = sa.select(obligations.c.id).where(column == drop)
             for dependant, dep_column in _dependants(obligations):
                 db.session.execute(sa.delete(dependant).where(dep_column.in_(doomed)))

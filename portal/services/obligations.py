@@ -46,12 +46,13 @@ from portal.extensions import db
 from portal.models import (
     BackgroundJob,
     Obligation,
+    ObligationInputs,
     ObligationStatusChange,
     RegistryEntry,
     SponsorFact,
     Trial,
 )
-from portal.obligations.encode import VerdictEncoder
+from portal.obligations.encode import VerdictEncoder, dumps
 from portal.rules import Facts, FactsError, Params, evaluate
 from portal.rules.facts import FACT_KEYS
 from portal.services import after_commit
@@ -70,6 +71,7 @@ E = RegistryEntry.__table__
 S = SponsorFact.__table__
 O = Obligation.__table__  # noqa: E741
 H = ObligationStatusChange.__table__
+I = ObligationInputs.__table__  # noqa: E741
 
 _INSERT_COLUMNS = (
     "trial_id",
@@ -295,6 +297,11 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         sponsor.setdefault(trial_id, []).append(
             {"key": key, "value": value, "entered_by_label": label, "entered_at": entered_at}
         )
+    stored_inputs: dict[int, str] = dict(
+        _rows(
+            conn, sa.select(I.c.trial_id, sa.cast(I.c.inputs, sa.Text)).where(where(I.c.trial_id))
+        )
+    )
     existing: dict[tuple[int, str], tuple[int, str, str]] = {
         (r[1], r[2]): (r[0], r[3], r[4])
         for r in _rows(
@@ -309,18 +316,28 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
     inserts: list[tuple[Any, ...]] = []
     updates: list[tuple[Any, ...]] = []
     history: list[tuple[Any, ...]] = []
+    new_inputs: list[tuple[Any, ...]] = []
+    changed_inputs: list[tuple[Any, ...]] = []
     base_extra = {"params_version": version}
+    plain = VerdictEncoder(base_extra, inputs=False)  # holds no per-trial state without inputs
     no_rows: list[dict[str, Any]] = []
     for trial_id, imported in trials:
         facts, problems = _facts(
             imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows)
         )
+        # The facts shown on the verdicts, once per trial (see ObligationInputs).
+        inputs_text = dumps(facts.inputs)
+        old_inputs = stored_inputs.get(trial_id)
+        if old_inputs is None:
+            new_inputs.append((trial_id, inputs_text, now))
+        elif old_inputs != inputs_text:
+            changed_inputs.append((trial_id, inputs_text, now))
         if problems:
             stats.fact_problems += 1
-            encoder = VerdictEncoder({**base_extra, "fact_problems": problems}, facts)
+            encoder = VerdictEncoder({**base_extra, "fact_problems": problems}, inputs=False)
             note = " Ignored stored facts that are not valid: " + "; ".join(problems) + "."
         else:
-            encoder = VerdictEncoder(base_extra, facts)
+            encoder = plain
             note = ""
         for o in evaluate(facts, as_of, params):
             if note:
@@ -345,6 +362,7 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
 
     writer = _write_postgres if postgres else _write_generic
     writer(conn, inserts, updates, history, stale)
+    _write_inputs(conn, new_inputs, changed_inputs, postgres)
     stats.trials = len(trials)
     stats.inserted = len(inserts)
     stats.updated = len(updates)
@@ -458,6 +476,37 @@ def _write_postgres(conn, inserts, updates, history, stale) -> None:
                 copy.set_types(_HISTORY_TYPES)
                 for row in history:
                     copy.write_row(row)
+
+
+def _write_inputs(conn, new_rows, changed_rows, postgres: bool) -> None:
+    """Store each trial's inputs: new rows in bulk, changed ones (facts changed) one by one."""
+    if postgres and new_rows:
+        with conn.connection.driver_connection.cursor() as cur:
+            with cur.copy(
+                "COPY obligation_inputs (trial_id, inputs, computed_at) FROM STDIN (FORMAT BINARY)"
+            ) as copy:
+                copy.set_types(("int4", "text", "timestamptz"))
+                for row in new_rows:
+                    copy.write_row(row)
+    elif new_rows:
+        conn.execute(
+            sa.insert(I).values(inputs=sa.bindparam("_inputs", type_=sa.Text)),
+            [{"trial_id": t, "_inputs": text, "computed_at": at} for t, text, at in new_rows],
+        )
+    if postgres and changed_rows:
+        with conn.connection.driver_connection.cursor() as cur:
+            cur.executemany(
+                "UPDATE obligation_inputs SET inputs = %s::json, computed_at = %s "
+                "WHERE trial_id = %s",
+                [(text, at, t) for t, text, at in changed_rows],
+            )
+    elif changed_rows:
+        conn.execute(
+            sa.update(I)
+            .where(I.c.trial_id == sa.bindparam("_trial_id"))
+            .values(inputs=sa.bindparam("_inputs", type_=sa.Text)),
+            [{"_trial_id": t, "_inputs": text, "computed_at": at} for t, text, at in changed_rows],
+        )
 
 
 def _write_generic(conn, inserts, updates, history, stale) -> None:

@@ -55,11 +55,17 @@ def build_facts(
     """
     facts: dict[str, Any] = {}
     sources: dict[str, str] = {}
+    # An import usually sets every fact of a trial from one record: describe each record once.
+    described: dict[tuple[Any, Any, Any], str] = {}
     for key, fact in imported_facts.items():
         if key in DISPLAY_ONLY or fact.get("value") is None:
             continue
         facts[key] = fact["value"]
-        sources[key] = imported_source(fact)
+        origin = (fact.get("registry"), fact.get("record"), fact.get("imported_at"))
+        text = described.get(origin)
+        if text is None:
+            text = described[origin] = imported_source(fact)
+        sources[key] = text
 
     sponsor = {row["key"]: row for row in sponsor_facts if row.get("value") is not None}
     posted = sponsor.get("results_posted", {}).get("value") or {}
@@ -91,11 +97,16 @@ def build_facts(
         facts["registrations"] = registrations
         sources["registrations"] = "; ".join(reg_sources)
 
+    entered: dict[tuple[Any, Any], str] = {}  # facts entered together share their description
     for key, row in sponsor.items():
         if key in ("results_posted", "iras_id"):
             continue
         facts[key] = row["value"]
-        sources[key] = sponsor_source(row["entered_by_label"], row["entered_at"])
+        who = (row["entered_by_label"], row["entered_at"])
+        text = entered.get(who)
+        if text is None:
+            text = entered[who] = sponsor_source(*who)
+        sources[key] = text
     return facts, sources
 
 

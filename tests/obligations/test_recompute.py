@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Obligation, ObligationStatusChange
+from portal.models import Obligation, ObligationInputs, ObligationStatusChange, SponsorFact
 from portal.services.obligations import newly_changed, no_longer, recompute_for_trials
 from tests.obligations.helpers import d, history, make_trial, obligations, set_sponsor_fact
 
@@ -56,7 +56,8 @@ def test_creates_one_obligation_per_duty_with_the_full_verdict(trial):
     assert reg.params_version == 0
     assert reg.verdict["status"] == "met" and reg.verdict["params_version"] == 0
     # every input names where it came from: the registry entry, the import, the sponsor
-    inputs = reg.verdict["inputs"]
+    assert "inputs" not in reg.verdict  # stored once per trial (ObligationInputs)
+    inputs = reg.inputs
     assert inputs["approved_on"]["source"].startswith(
         "entered by sponsor@trust.example on 2026-11-02"
     )
@@ -156,9 +157,9 @@ def test_bad_stored_facts_are_dropped_and_named_in_every_verdict(app):
     assert any(p.startswith("phase:") for p in problems)
     assert any(p.startswith("approved_on:") for p in problems)
     assert "Ignored stored facts that are not valid" in reg.verdict["explanation"]
-    assert "approved_on" not in reg.verdict["inputs"] and "phase" not in reg.verdict["inputs"]
+    assert "approved_on" not in reg.inputs and "phase" not in reg.inputs
     # the rest of the facts still count
-    assert reg.verdict["inputs"]["first_participant_on"]["value"] == "2026-07-15"
+    assert reg.inputs["first_participant_on"]["value"] == "2026-07-15"
 
 
 def test_the_caller_owns_the_transaction(trial):
@@ -203,3 +204,72 @@ def test_stored_verdict_text_is_compact_json_equal_to_the_engine_json(trial):
     ).scalar_one()
     assert json.loads(text)["id"] == "UK-REG"
     assert ", " not in text[:40]  # compact separators: what the change detection compares
+
+
+def _stored_inputs(trial_id):
+    db.session.expire_all()
+    return db.session.get(ObligationInputs, trial_id)
+
+
+def test_the_facts_shown_on_the_verdicts_are_stored_once_per_trial(trial):
+    recompute([trial.id], "2027-02-01")
+    row = _stored_inputs(trial.id)
+    assert row.inputs["approved_on"]["value"] == "2026-06-01"
+    first_written = row.computed_at
+
+    # nothing changed: the row is not rewritten (on another day either: inputs do not move)
+    recompute([trial.id], "2027-02-02")
+    assert _stored_inputs(trial.id).computed_at == first_written
+
+    # a fact changes: the row follows, and every verdict that reads it shows the new value
+    set_sponsor_fact(trial.id, "approved_on", "2026-06-03")
+    recompute([trial.id], "2027-02-02", reason="sponsor_fact")
+    assert _stored_inputs(trial.id).inputs["approved_on"]["value"] == "2026-06-03"
+    obs = obligations(trial.id)
+    assert obs["UK-REG"].inputs["approved_on"]["value"] == "2026-06-03"
+
+
+@pytest.mark.parametrize("as_of", ["2026-07-01", "2027-02-01", "2028-06-30"])
+def test_a_stored_verdict_with_its_inputs_is_exactly_the_engine_verdict(trial, as_of):
+    """What pages and certificates read (Obligation.full_verdict) equals evaluate()'s JSON."""
+    from portal.rules import Facts, evaluate
+    from portal.trials.facts import build_facts
+
+    recompute([trial.id], as_of)
+    entries = [{**e, "results_posted_on": None} for e in ENTRIES]
+    sponsor_rows = db.session.execute(
+        sa.select(SponsorFact).where(SponsorFact.trial_id == trial.id, SponsorFact.current)
+    ).scalars()
+    facts = Facts.from_dict(
+        *build_facts(
+            trial.imported_facts,
+            entries,
+            [
+                {"key": r.key, "value": r.value, "entered_by_label": r.entered_by_label,
+                 "entered_at": r.entered_at}
+                for r in sponsor_rows
+            ],
+        )
+    )  # fmt: skip
+    expected = {o.id: {**o.to_json(), "params_version": 0} for o in evaluate(facts, d(as_of))}
+    stored = {duty: ob.full_verdict() for duty, ob in obligations(trial.id).items()}
+    assert stored == expected
+    # and each verdict shows only the facts its duty reads, not the trial's whole set
+    assert stored["US-REG"]["inputs"] != stored["UK-PART"]["inputs"]
+
+
+def test_verdicts_stored_before_the_inputs_table_still_show_their_inputs(trial):
+    """Rows written by the old form (inputs inside each verdict) read as before until the next
+    recompute rewrites them."""
+    recompute([trial.id], "2027-02-01")
+    reg = obligations(trial.id)["UK-REG"]
+    legacy = {**reg.verdict, "inputs": {"phase": {"value": "3", "source": "old"}}}
+    db.session.execute(sa.update(Obligation).where(Obligation.id == reg.id).values(verdict=legacy))
+    db.session.execute(sa.delete(ObligationInputs).where(ObligationInputs.trial_id == trial.id))
+    db.session.commit()
+    reg = obligations(trial.id)["UK-REG"]
+    assert reg.inputs == {"phase": {"value": "3", "source": "old"}}
+    stats = recompute([trial.id], "2027-02-01")
+    assert stats.updated == 1  # the old row is rewritten without its copy of the inputs
+    reg = obligations(trial.id)["UK-REG"]
+    assert "inputs" not in reg.verdict and reg.inputs["phase"]["value"] == "3"
