@@ -28,7 +28,8 @@ Outcome of each record (exactly one, so the counts add up to ``records_seen``):
 
 A trial's imported facts are derived from all its registry entries: for each fact, the value of
 the highest-priority registry that has it (ClinicalTrials.gov > ISRCTN > CTIS > EUCTR > others,
-alphabetically), with that entry as its source. Sponsor-entered facts live in ``sponsor_facts``
+alphabetically), with that entry as its source; the countries are the union of all entries'
+(the source names every entry that added one). Sponsor-entered facts live in ``sponsor_facts``
 and are never touched.
 
 Concurrency: the unique constraints on (registry, registry_id) and (kind, value) decide races
@@ -46,6 +47,7 @@ work: in a thread, or for inputs over ``PROCESS_READER_MIN_BYTES`` in a process 
 from __future__ import annotations
 
 import functools
+import hashlib
 import json
 import logging
 import os
@@ -265,6 +267,85 @@ def prepare(rec: TrialRecord) -> Prepared:
     )
 
 
+def _member_state(document: dict[str, Any]) -> str:
+    """Which member state's EUCTR record a document is (its country, else its URL's end)."""
+    countries = (document.get("facts") or {}).get("countries") or []
+    if countries:
+        return ",".join(sorted(str(c) for c in countries))
+    url = (document.get("entry") or {}).get("url") or ""
+    return url.rstrip("/").rsplit("/", 1)[-1] or "?"
+
+
+def combine_member_states(
+    stored: dict[str, Any], stored_hash: str, rec: Prepared
+) -> Prepared | None:
+    """EUCTR keeps one record per member state of a trial, all under one EudraCT number: combine
+    them into the one registry entry instead of letting each overwrite the last.
+
+    The entry's document keeps ``member_states`` (member state -> hash of its record) and
+    ``primary_member_state``; its countries are the union of the member states' records; its
+    other facts, dates and links come from the primary record: the United Kingdom's when there
+    is one (the record the UK duties concern), else the first member state imported. Returns
+    None when this record is already in, or is an older version of one that is (unchanged);
+    else the record carrying the combined document and a hash of the combination.
+    """
+    state = _member_state(rec.document)
+    if not stored:  # first sight of this trial in this batch and not yet written
+        states: dict[str, str] = {}
+        primary_state = state
+    else:
+        states = dict(stored.get("member_states") or {_member_state(stored): stored_hash})
+        primary_state = stored.get("primary_member_state") or _member_state(stored)
+    superseded = list(stored.get("member_previous") or [])
+    if states.get(state) == rec.content_hash or rec.content_hash in superseded:
+        return None
+    if state in states:
+        superseded = [*superseded, states[state]][-MAX_PREVIOUS_HASHES:]
+    states[state] = rec.content_hash
+    if state == "United Kingdom" or state == primary_state or not stored:
+        primary_state, primary = state, rec.document
+    else:
+        primary = stored
+    facts = dict(primary.get("facts") or {})
+    countries: list[Any] = []
+    for source in (stored, rec.document):
+        for country in (source.get("facts") or {}).get("countries") or []:
+            if country not in countries:
+                countries.append(country)
+    if countries:
+        facts["countries"] = countries
+    document = {
+        **primary,
+        "facts": facts,
+        "member_states": dict(sorted(states.items())),
+        "primary_member_state": primary_state,
+        "member_previous": superseded,
+    }
+    combined_hash = hashlib.sha256(
+        json.dumps([primary_state, document["member_states"]], sort_keys=True).encode()
+    ).hexdigest()
+    if combined_hash == stored_hash:
+        return None
+    if primary is stored:
+        entry = stored.get("entry") or {}
+        return rec._replace(
+            content_hash=combined_hash,
+            document=document,
+            registered_on=_date_or_none(entry.get("registered_on")),
+            results_posted_on=_date_or_none(entry.get("results_posted_on")),
+            last_updated=_date_or_none(entry.get("last_updated")),
+            url=entry.get("url"),
+        )
+    return rec._replace(content_hash=combined_hash, document=document)
+
+
+def _date_or_none(text: Any) -> date | None:
+    try:
+        return date.fromisoformat(str(text)) if text else None
+    except ValueError:
+        return None
+
+
 def _flatten(document: dict[str, Any] | None) -> dict[str, Any]:
     document = document or {}
     flat = dict(document.get("facts") or {})
@@ -338,6 +419,8 @@ def derive_trial(entries: Sequence[EntryView]) -> dict[str, Any]:
             if key in facts or value is None or value == "" or value == []:
                 continue
             facts[key] = {"value": value, "registry": registry, "record": record, "imported_at": at}
+    if len(entries) > 1:
+        _union_countries(facts, sorted(entries, key=_entry_priority))
     countries = facts.get("countries")
     columns: dict[str, Any] = {
         "imported_facts": facts,
@@ -347,6 +430,39 @@ def derive_trial(entries: Sequence[EntryView]) -> dict[str, Any]:
         if key in facts:
             columns[key] = facts[key]["value"]
     return columns
+
+
+def _union_countries(facts: dict[str, dict[str, Any]], entries: Sequence[EntryView]) -> None:
+    """A trial's countries are the sites of all its registry entries, not just the first one's:
+    a UK site listed only on ISRCTN still makes it a UK trial (RULES.md: "any site in the UK").
+    The fact keeps the highest-priority entry as its source and names the others in ``also``."""
+    fact = facts.get("countries")
+    if fact is None:
+        return
+    from portal.rules.reference import UK_COUNTRIES, US_COUNTRIES, country_key
+
+    def identity(country: Any) -> str:  # "UK" and "United Kingdom" are one country
+        key = country_key(str(country))
+        return "uk" if key in UK_COUNTRIES else "us" if key in US_COUNTRIES else key
+
+    merged = list(fact["value"]) if isinstance(fact["value"], list) else []
+    seen = {identity(c) for c in merged}
+    also = []
+    for entry in entries:
+        if entry.registry == fact["registry"] and entry.registry_id == fact["record"]:
+            continue
+        value = entry.facts.get("countries")
+        added = False
+        for country in value if isinstance(value, list) else ():
+            key = identity(country)
+            if key and key not in seen:
+                seen.add(key)
+                merged.append(country)
+                added = True
+        if added:
+            also.append({"registry": entry.registry, "record": entry.registry_id})
+    if also:
+        facts["countries"] = {**fact, "value": merged, "also": also}
 
 
 # --------------------------------------------------------------------------- one batch
@@ -660,6 +776,15 @@ class _Batch:
         ]
         key = (e.registry, e.registry_id)
         current = self.entries.get(key)
+        if (
+            current is not None
+            and e.registry == "EUCTR"
+            and current.content_hash != rec.content_hash
+        ):
+            combined = combine_member_states(current.document or {}, current.content_hash, rec)
+            if combined is None:
+                return "unchanged"
+            rec = e = combined
         if current is not None:
             if current.content_hash == rec.content_hash:
                 return "unchanged"
@@ -1590,11 +1715,9 @@ def accept_upload(actor: Any, upload: Any) -> int:
 
 @transactional
 def _record_upload(actor: Any, filename: str, sha: str, size: int, head: bytes) -> int:
-    from portal.jobs import QUEUE_IMPORT, try_enqueue
     from portal.models import BackgroundJob
     from portal.registries import detect_format
     from portal.services import after_commit
-    from workers.imports import import_upload
 
     job = BackgroundJob(
         kind=IMPORT_JOB_KIND,
@@ -1617,19 +1740,57 @@ def _record_upload(actor: Any, filename: str, sha: str, size: int, head: bytes) 
         after={"filename": filename, "sha256": sha, "bytes": size, "format": detect_format(head)},
     )
 
-    def enqueue() -> None:
-        queued = try_enqueue(
-            import_upload,
-            job_id,
-            queue_name=QUEUE_IMPORT,
-            job_id=job_id,
-            timeout=UPLOAD_JOB_TIMEOUT_SECONDS,
-        )
-        if queued is not None:
-            db.session.execute(
-                sa.update(BackgroundJob).where(BackgroundJob.id == job_id).values(enqueued=True)
-            )
-            db.session.commit()
-
-    after_commit(enqueue)
+    after_commit(lambda: enqueue_upload(job_id))
     return run_id
+
+
+def enqueue_upload(job_id: str, *, reason: str | None = None) -> bool:
+    """Put an upload's import on the import queue and mark its job enqueued (committed).
+    False when Redis is unreachable: the job stays saved, and ``flask jobs sweep`` (every
+    minute) calls this again until it succeeds."""
+    from portal.jobs import QUEUE_IMPORT, try_enqueue
+    from portal.models import BackgroundJob
+    from workers.imports import import_upload
+
+    queued = try_enqueue(
+        import_upload,
+        job_id,
+        queue_name=QUEUE_IMPORT,
+        job_id=job_id,
+        timeout=UPLOAD_JOB_TIMEOUT_SECONDS,
+    )
+    if queued is None:
+        return False
+    db.session.execute(
+        sa.update(BackgroundJob).where(BackgroundJob.id == job_id).values(enqueued=True)
+    )
+    if reason:  # enqueued late (by the sweeper): say when and why
+        audit_record("import.enqueued", "background_job", job_id, after={"reason": reason})
+    db.session.commit()
+    return True
+
+
+def sweep_uploads() -> tuple[int, int]:
+    """Enqueue the uploads saved while Redis was unreachable. Returns (enqueued, still waiting)."""
+    from portal.models import BackgroundJob
+
+    waiting = (
+        db.session.execute(
+            sa.select(BackgroundJob.id)
+            .where(
+                BackgroundJob.kind == IMPORT_JOB_KIND,
+                BackgroundJob.status == "queued",
+                BackgroundJob.enqueued.is_(False),
+            )
+            .order_by(BackgroundJob.created_at)
+        )
+        .scalars()
+        .all()
+    )
+    db.session.rollback()
+    done = 0
+    for job_id in waiting:
+        if not enqueue_upload(job_id, reason="the job queue is reachable again"):
+            break  # Redis is still away: the next sweep tries again
+        done += 1
+    return done, len(waiting) - done

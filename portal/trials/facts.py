@@ -33,9 +33,13 @@ DISPLAY_ONLY = ("title", "sponsor_name", "overall_status", "age_groups", "phases
 
 
 def imported_source(fact: Mapping[str, Any]) -> str:
-    """Human provenance of an imported fact."""
+    """Human provenance of an imported fact (and of the other entries it was combined with)."""
     when = str(fact.get("imported_at", ""))[:10]
-    return f"{fact.get('registry')} {fact.get('record')}, imported {when}".strip()
+    text = f"{fact.get('registry')} {fact.get('record')}, imported {when}".strip()
+    also = fact.get("also")
+    if also:
+        text += "; with " + ", ".join(f"{a.get('registry')} {a.get('record')}" for a in also)
+    return text
 
 
 def sponsor_source(label: str, entered_at: Any) -> str:
@@ -62,9 +66,11 @@ def build_facts(
             continue
         facts[key] = fact["value"]
         origin = (fact.get("registry"), fact.get("record"), fact.get("imported_at"))
-        text = described.get(origin)
+        text = None if "also" in fact else described.get(origin)
         if text is None:
-            text = described[origin] = imported_source(fact)
+            text = imported_source(fact)
+            if "also" not in fact:
+                described[origin] = text
         sources[key] = text
 
     sponsor = {row["key"]: row for row in sponsor_facts if row.get("value") is not None}

@@ -218,3 +218,45 @@ def test_an_unknown_run_is_not_found(browser, reviewer):
 def test_reviewers_see_imports_in_the_navigation(browser, reviewer):
     page = browser.get("/").get_data(as_text=True)
     assert 'href="/imports/"' in page
+
+
+def test_an_upload_made_while_redis_is_down_is_saved_and_imported_when_it_is_back(
+    app, browser, work, samples, reviewer, tmp_path
+):
+    real_url = app.config["REDIS_URL"]
+    app.config["REDIS_URL"] = f"unix://{tmp_path}/no-redis-here.sock"
+    app.extensions.pop("portal_redis", None)
+    try:
+        response = upload(browser, export_zip(samples))
+        assert response.status_code == 302
+        page = browser.get(response.location).get_data(as_text=True)
+        assert "The job queue cannot be reached at the moment" in page
+        assert "Your upload is saved" in page
+        run = db.session.execute(sa.select(ImportRun)).scalar_one()
+        run_id, job_id = run.id, run.job_id
+        assert db.session.get(BackgroundJob, job_id).enqueued is False
+        assert "0 enqueued, 1 still waiting (Redis is still unreachable)" in _sweep(app)
+    finally:
+        app.config["REDIS_URL"] = real_url
+        app.extensions.pop("portal_redis", None)
+
+    assert "Uploaded imports: 1 enqueued, 0 still waiting." in _sweep(app)
+    assert db.session.get(BackgroundJob, job_id).enqueued is True
+    assert "0 enqueued, 0 still waiting" in _sweep(app)  # never enqueued twice
+    work()
+    page = browser.get(f"/imports/runs/{run_id}").get_data(as_text=True)
+    assert "cannot be reached" not in page
+    assert 'data-count="created"><span class="app-counts__number">2</span>' in page
+    [event] = db.session.execute(
+        sa.select(AuditEvent).where(AuditEvent.action == "import.enqueued")
+    ).scalars()
+    assert event.object_id == job_id
+    assert event.after["reason"] == "the job queue is reachable again"
+
+
+def _sweep(app) -> str:
+    db.session.commit()
+    result = app.test_cli_runner().invoke(args=["jobs", "sweep"])
+    assert result.exit_code == 0, result.output
+    db.session.expire_all()
+    return result.output
