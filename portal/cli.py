@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+
 import click
 from flask import Flask, current_app
 from flask.cli import AppGroup
@@ -34,6 +36,11 @@ def worker_command(burst: bool, queues: tuple[str, ...], name: str | None) -> No
 
     conn = redis_connection()
     worker = Worker(list(queues or ALL_QUEUES), connection=conn, name=name)
+    # Everything loaded so far lives as long as the worker: keep it out of the collector's
+    # sight, so a full collection in a work-horse (it walks every object) does not land in the
+    # middle of a render.
+    gc.collect()
+    gc.freeze()
     worker.work(burst=burst, with_scheduler=True, logging_level="INFO")
 
 

@@ -29,7 +29,8 @@ from workers.pdf_render import (
     documents_to_pdf,
     html_to_document,
     html_to_pdf,
-    qr_svg_data_url,
+    qr_png_data_url,
+    stylesheet,
 )
 
 log = logging.getLogger(__name__)
@@ -61,17 +62,27 @@ def _transient(job_id: str, exc: BaseException) -> None:
     pdf_jobs.attempt_failed(job_id, reason, _retries_left())
 
 
+CERTIFICATE_CSS = "certificate.css"  # portal/static/pdf/, applied by certificate_pdf
+
+
 def certificate_html(certificate: Certificate) -> str:
-    """The certificate as HTML (portal/templates/pdf/certificate.html), from its statement."""
+    """The certificate as HTML (portal/templates/pdf/certificate.html), from its statement.
+
+    The HTML does not link its stylesheet: :func:`certificate_pdf` applies it, parsed once."""
     statement = certificate.statement
     requested = aware(certificate.requested_at)
     return render_template(
         "pdf/certificate.html",
         s=statement,
-        qr=qr_svg_data_url(statement["verify_url"]),
+        qr=qr_png_data_url(statement["verify_url"]),
         # The PDF's dates come from the request, not the clock: a re-render gives the same bytes.
         created=requested.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if requested else "",
     )
+
+
+def certificate_pdf(html: str, serial: str) -> bytes:
+    """The certificate's HTML as a tagged PDF/UA-1, with its stylesheet (see pdf_render)."""
+    return html_to_pdf(html, identifier=serial, stylesheets=(stylesheet(CERTIFICATE_CSS),))
 
 
 @job
@@ -94,7 +105,7 @@ def render_certificate(certificate_id: int) -> str:
                 html = certificate_html(certificate)
             except Exception as exc:  # a template bug: the same every time
                 raise RenderError(f"{type(exc).__name__}: {exc}"[:500]) from exc
-            pdf = html_to_pdf(html, identifier=certificate.serial)
+            pdf = certificate_pdf(html, certificate.serial)
         except RenderError as exc:
             if isinstance(exc.__cause__, JobTimeoutException):
                 _transient(job_id, exc.__cause__)

@@ -13,11 +13,17 @@ is the second wall.
 
 The same input gives the same bytes (creation date from the document, a fixed PDF identifier), so
 a job that is run twice issues a byte-identical file with the same SHA-256.
+
+Speed (issue 7, ``bench/pdf.py``): WeasyPrint's time grows with the number of boxes and lines, so
+the certificate is laid out in plain blocks (no tables) in one font face, its QR code is a small
+PNG rather than SVG paths, and its bundled stylesheet is parsed once per process
+(:func:`stylesheet`) instead of once per render.
 """
 
 from __future__ import annotations
 
 import base64
+import functools
 import logging
 import mimetypes
 import time
@@ -25,7 +31,7 @@ from pathlib import Path
 from urllib.parse import unquote_to_bytes, urlsplit
 from urllib.request import url2pathname
 
-from weasyprint import HTML, URLFetcher
+from weasyprint import CSS, HTML, URLFetcher
 from weasyprint.document import Document
 from weasyprint.urls import URLFetcherResponse
 
@@ -35,7 +41,7 @@ PORTAL_DIR = Path(__file__).resolve().parent.parent / "portal"
 STATIC_DIR = PORTAL_DIR / "static"
 PDF_TEMPLATES_DIR = PORTAL_DIR / "templates" / "pdf"
 ALLOWED_ROOTS = (STATIC_DIR.resolve(), PDF_TEMPLATES_DIR.resolve())
-# Relative URLs in the PDF templates (``pdf/certificate.css``) resolve against portal/static/.
+# Relative URLs in the PDF templates (``pdf/report.css``) resolve against portal/static/.
 BASE_URL = STATIC_DIR.resolve().as_uri() + "/"
 PDF_VARIANT = "pdf/ua-1"  # tagged PDF with the PDF/UA-1 identification (WeasyPrint 70)
 MAX_DATA_URL_BYTES = 2 * 1024 * 1024
@@ -103,10 +109,44 @@ class PortalAssetFetcher(URLFetcher):
 
 
 def _options(identifier: str) -> dict[str, object]:
+    """The WeasyPrint options of every PDF the portal writes (and of the benchmark's floor)."""
     return {
         "pdf_variant": PDF_VARIANT,
         "pdf_identifier": identifier.encode("ascii", "replace")[:64],
     }
+
+
+@functools.lru_cache(maxsize=8)
+def _parsed_stylesheet(name: str, mtime_ns: int) -> CSS:
+    return CSS(
+        url=(STATIC_DIR / "pdf" / name).as_uri(),
+        base_url=BASE_URL,
+        url_fetcher=PortalAssetFetcher(),
+    )
+
+
+def stylesheet(name: str) -> CSS:
+    """``portal/static/pdf/<name>``, parsed once per process (again if the file changes).
+
+    Parsing and compiling a stylesheet's selectors costs a few milliseconds, a noticeable part
+    of a one-page render; a parsed stylesheet holds no per-document state, so it is reused.
+    Read through :class:`PortalAssetFetcher`, like any other asset.
+    """
+    path = STATIC_DIR / "pdf" / name
+    try:
+        return _parsed_stylesheet(name, path.stat().st_mtime_ns)
+    except Exception as exc:
+        raise RenderError(f"{type(exc).__name__}: {exc}"[:500]) from exc
+
+
+# Parsed at import: the RQ worker imports this module before it forks a work-horse per job
+# (portal/cli.py), so every job starts with the parsed stylesheet rather than parsing it anew.
+PRELOADED_STYLESHEETS = ("certificate.css",)
+for _name in PRELOADED_STYLESHEETS:
+    try:
+        stylesheet(_name)
+    except RenderError as _exc:  # rendering will report it
+        log.warning("could not parse portal/static/pdf/%s: %s", _name, _exc)
 
 
 def html_to_pdf(
@@ -114,16 +154,19 @@ def html_to_pdf(
     *,
     identifier: str,
     fetcher: PortalAssetFetcher | None = None,
+    stylesheets: tuple[CSS, ...] = (),
 ) -> bytes:
     """Render ``html`` (a complete document from portal/templates/pdf/) to PDF bytes.
 
     ``identifier`` (the certificate serial, the report job id) becomes the PDF file identifier,
-    so the output does not depend on the clock. Raises RenderError if WeasyPrint fails.
+    so the output does not depend on the clock. ``stylesheets`` (from :func:`stylesheet`) apply
+    to the document as user stylesheets: over WeasyPrint's defaults, under any stylesheet the
+    document links itself (the certificate links none). Raises RenderError if WeasyPrint fails.
     """
     started = time.perf_counter()
     try:
         document = HTML(string=html, base_url=BASE_URL, url_fetcher=fetcher or PortalAssetFetcher())
-        pdf = document.write_pdf(**_options(identifier))
+        pdf = document.write_pdf(stylesheets=list(stylesheets), **_options(identifier))
     except Exception as exc:
         raise RenderError(f"{type(exc).__name__}: {exc}"[:500]) from exc
     log.info(
@@ -169,8 +212,16 @@ def documents_to_pdf(
     return pdf
 
 
-def qr_svg_data_url(text: str) -> str:
-    """A QR code for ``text`` as an SVG ``data:`` URL (black on white, prints anywhere)."""
+def qr_png_data_url(text: str) -> str:
+    """A QR code for ``text`` as a PNG ``data:`` URL: black on white, 4 pixels a module.
+
+    Shown with ``image-rendering: pixelated`` (no smoothing), every module prints as a sharp
+    square; 4 pixels a module keeps it readable where a viewer smooths anyway (poppler does, for
+    images it enlarges a lot): zbar reads it from a 72 dpi rendering of the page. A small bitmap
+    costs WeasyPrint far less than the same code as SVG paths (thousands of segments to parse
+    and draw). The two-module margin and the white padding of the box around it make the quiet
+    zone.
+    """
     import segno
 
-    return segno.make(text, error="m").svg_data_uri(scale=4, border=2, dark="#000", light="#fff")
+    return segno.make(text, error="m").png_data_uri(scale=4, border=2, dark="#000", light="#fff")

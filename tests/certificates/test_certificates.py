@@ -9,6 +9,7 @@ import re
 import subprocess
 from datetime import date, timedelta
 
+import pytest
 from pypdf import PdfReader
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
@@ -64,7 +65,7 @@ def test_a_sponsor_gets_a_certificate_that_states_the_trials_duties_and_verdict(
         "Aspirin after stroke",
         "NCT",
         "Northfield NHS Trust",
-        "Not compliant: 1 outstanding",
+        "NOT COMPLIANT: 1 outstanding",
         "UK-RES",
         "OVERDUE",
         "UK-REG",
@@ -74,6 +75,7 @@ def test_a_sponsor_gets_a_certificate_that_states_the_trials_duties_and_verdict(
         "Dr Ada Lovelace",
         cert.serial,
         f"http://localhost/verify/{cert.serial}",
+        f"Certificate {cert.serial}, page 1 of 1",  # the stylesheet's page footer
     ):
         assert expected in text, expected
 
@@ -87,6 +89,7 @@ def test_a_sponsor_gets_a_certificate_that_states_the_trials_duties_and_verdict(
     assert b'pdfuaid:part="1"' in xmp  # identifies itself as PDF/UA-1
     width, height = (float(v) for v in reader.pages[0].mediabox[2:])
     assert (round(width), round(height)) == (595, 842)  # A4 in points
+    assert _qr_modules(reader) == _expected_qr(f"http://localhost/verify/{cert.serial}")
 
     pdf_file = tmp_path / "certificate.pdf"
     pdf_file.write_bytes(data)
@@ -104,6 +107,26 @@ def test_a_sponsor_gets_a_certificate_that_states_the_trials_duties_and_verdict(
     ]
 
 
+def _qr_modules(reader: PdfReader) -> list[list[bool]]:
+    """The QR code drawn on the first page, read back from the PDF's one image as dark modules
+    (the image has 4 pixels a module and a 2-module margin: workers/pdf_render.qr_png_data_url)."""
+    [image] = reader.pages[0].images
+    grey = image.image.convert("L")
+    size = grey.width // 4
+    assert grey.size == (size * 4, size * 4)
+    return [[grey.getpixel((x * 4 + 2, y * 4 + 2)) < 128 for x in range(size)] for y in range(size)]
+
+
+def _expected_qr(url: str) -> list[list[bool]]:
+    """The modules of the QR code of ``url`` (error correction M) with a 2-module margin."""
+    import segno
+
+    matrix = [[bool(m) for m in row] for row in segno.make(url, error="m").matrix]
+    width = len(matrix) + 4
+    blank = [[False] * width for _ in range(2)]
+    return blank + [[False, False, *row, False, False] for row in matrix] + blank
+
+
 def test_a_trial_with_nothing_overdue_or_missing_is_compliant_as_of_the_date(browser, work):
     user, org = _signed_in(browser, "compliance_officer")
     t = trial(title="Everything on time", owner=org)
@@ -118,7 +141,8 @@ def test_a_trial_with_nothing_overdue_or_missing_is_compliant_as_of_the_date(bro
     work()
     text = pdf_text(browser.get(f"/certificates/{cert_id}/certificate.pdf").get_data())
     assert "COMPLIANT" in text and "NOT COMPLIANT" not in text
-    assert expected[:1].upper() + expected[1:] in text
+    assert "COMPLIANT" + expected[len("compliant") :] in text
+    assert "Compliant: compliant" not in text and "COMPLIANT: Compliant" not in text
     assert "us-fdaaa" in text and "DEFERRED" in text
 
 
@@ -308,16 +332,15 @@ def test_anonymous_users_are_sent_to_sign_in_and_posts_need_a_csrf_token(client,
 
 def test_issuing_is_once_only_and_a_second_rendering_gives_the_same_bytes(browser):
     from portal.services.certificates import issue
-    from workers.pdf import certificate_html
-    from workers.pdf_render import html_to_pdf
+    from workers.pdf import certificate_html, certificate_pdf
 
     user, org = _signed_in(browser)
     t = trial(owner=org)
     obligation(t)
     request_certificate(browser, t.id)
     [cert] = certificate_rows()
-    first = html_to_pdf(certificate_html(cert), identifier=cert.serial)
-    second = html_to_pdf(certificate_html(cert), identifier=cert.serial)
+    first = certificate_pdf(certificate_html(cert), cert.serial)
+    second = certificate_pdf(certificate_html(cert), cert.serial)
     assert first == second  # a job run twice issues the same file, with the same SHA-256
 
     assert issue(cert.id, first) is True
@@ -325,3 +348,11 @@ def test_issuing_is_once_only_and_a_second_rendering_gives_the_same_bytes(browse
     [cert] = certificate_rows()
     assert cert.status == "ready" and cert.sha256 == hashlib.sha256(first).hexdigest()
     assert db.session.query(AuditEvent).filter_by(action="certificate.issued").count() == 1
+
+
+def test_the_certificate_stylesheet_is_parsed_once_and_a_missing_one_fails_the_render():
+    from workers.pdf_render import RenderError, stylesheet
+
+    assert stylesheet("certificate.css") is stylesheet("certificate.css")
+    with pytest.raises(RenderError):
+        stylesheet("missing.css")
