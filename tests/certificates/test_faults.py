@@ -21,6 +21,7 @@ from portal.services import pdf_jobs
 from portal.services.files import read_bytes
 from portal.timeutil import utcnow
 from tests.certificates.helpers import certificate_rows, obligation, request_certificate
+from tests.cli import run_sweep
 from tests.conftest import ROOT, make_env
 from tests.factories import PASSWORD, OrganisationFactory, member, trial
 
@@ -42,14 +43,6 @@ def _new_trial(sponsor) -> int:
 def _audit(action: str) -> list[AuditEvent]:
     db.session.expire_all()
     return list(db.session.query(AuditEvent).filter_by(action=action).order_by(AuditEvent.id))
-
-
-def _sweep(app) -> str:
-    db.session.commit()
-    result = app.test_cli_runner().invoke(args=["jobs", "sweep"])
-    assert result.exit_code == 0, result.output
-    db.session.expire_all()
-    return result.output
 
 
 class WorkerProcess:
@@ -149,7 +142,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_and_one_certificate
         _wait_for(lambda: pdf_jobs.lease_holder(job_id) is None, 10, "the lease to expire")
         time.sleep(2.1)  # started_at is now older than the lease
 
-        assert "1 requeued" in _sweep(app)
+        assert "1 requeued" in run_sweep(app)
         assert _status(cert_id) == "queued"
         second = WorkerProcess(app, tmp_path / "w2.log", PDF_LEASE_SECONDS="2")
         _wait_for(lambda: _status(cert_id) == "ready", 90, "the second worker", tmp_path / "w2.log")
@@ -187,12 +180,12 @@ def test_a_request_made_while_redis_is_down_is_saved_and_enqueued_when_it_is_bac
         assert "Your request is saved" in page and "Queued" in page
         [cert] = certificate_rows()
         assert db.session.get(BackgroundJob, cert.job_id).enqueued is False
-        assert "Redis is still unreachable" in _sweep(app)
+        assert "Redis is still unreachable" in run_sweep(app)
     finally:
         app.config["REDIS_URL"] = real_url
         app.extensions.pop("portal_redis", None)
 
-    assert "1 enqueued" in _sweep(app)
+    assert "1 enqueued" in run_sweep(app)
     [cert] = certificate_rows()
     assert db.session.get(BackgroundJob, cert.job_id).enqueued is True
     work()
@@ -247,7 +240,7 @@ def test_a_job_stuck_past_its_timeout_or_never_started_is_marked_failed_by_the_s
     other.params = {**other.params, "queued_at": (utcnow() - timedelta(hours=1)).isoformat()}
     db.session.commit()
 
-    assert "2 marked failed" in _sweep(app)
+    assert "2 marked failed" in run_sweep(app)
     assert _status(stuck_id) == "failed" and _status(waiting_id) == "failed"
     page = browser.get(f"/certificates/{stuck_id}").get_data(as_text=True)
     assert "took longer than 5 minute(s)" in page and "http-equiv" not in page
@@ -259,7 +252,7 @@ def test_a_job_that_redis_lost_is_queued_again(app, browser, sponsor, work):
     trial_id = _new_trial(sponsor)
     request_certificate(browser, trial_id)
     Redis.from_url(app.config["REDIS_URL"]).flushdb()
-    assert "1 requeued" in _sweep(app)
+    assert "1 requeued" in run_sweep(app)
     work()
     [cert] = certificate_rows()
     assert cert.status == "ready"

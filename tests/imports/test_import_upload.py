@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import AuditEvent, BackgroundJob, ImportRun, RegistryEntry
+from tests.cli import run_sweep
 from tests.factories import PASSWORD, member, staff
 from tests.imports.conftest import CTGOV_FILE, ISRCTN_FILE
 
@@ -235,14 +236,14 @@ def test_an_upload_made_while_redis_is_down_is_saved_and_imported_when_it_is_bac
         run = db.session.execute(sa.select(ImportRun)).scalar_one()
         run_id, job_id = run.id, run.job_id
         assert db.session.get(BackgroundJob, job_id).enqueued is False
-        assert "0 enqueued, 1 still waiting (Redis is still unreachable)" in _sweep(app)
+        assert "0 enqueued, 1 still waiting (Redis is still unreachable)" in run_sweep(app)
     finally:
         app.config["REDIS_URL"] = real_url
         app.extensions.pop("portal_redis", None)
 
-    assert "Uploaded imports: 1 enqueued, 0 still waiting." in _sweep(app)
+    assert "Uploaded imports: 1 enqueued, 0 still waiting." in run_sweep(app)
     assert db.session.get(BackgroundJob, job_id).enqueued is True
-    assert "0 enqueued, 0 still waiting" in _sweep(app)  # never enqueued twice
+    assert "0 enqueued, 0 still waiting" in run_sweep(app)  # never enqueued twice
     work()
     page = browser.get(f"/imports/runs/{run_id}").get_data(as_text=True)
     assert "cannot be reached" not in page
@@ -252,11 +253,3 @@ def test_an_upload_made_while_redis_is_down_is_saved_and_imported_when_it_is_bac
     ).scalars()
     assert event.object_id == job_id
     assert event.after["reason"] == "the job queue is reachable again"
-
-
-def _sweep(app) -> str:
-    db.session.commit()
-    result = app.test_cli_runner().invoke(args=["jobs", "sweep"])
-    assert result.exit_code == 0, result.output
-    db.session.expire_all()
-    return result.output
