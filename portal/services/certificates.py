@@ -39,6 +39,7 @@ from portal.services import ServiceError, pdf_jobs, transactional
 from portal.services.audit import record
 from portal.services.files import store_bytes
 from portal.timeutil import today, utcnow
+from portal.trials.facts import describe_value
 
 STATEMENT_VERSION = 1
 OUTSTANDING = ("overdue", "data_needed")
@@ -166,12 +167,10 @@ def _evidence(inputs: dict[str, Any]) -> list[dict[str, Any]]:
             value, source = fact.get("value"), fact.get("source")
         else:
             value, source = fact, None
-        if isinstance(value, list | dict):
-            value = "; ".join(str(v) for v in value) if isinstance(value, list) else str(value)
         items.append(
             {
                 "fact": name.replace("_", " ").capitalize(),
-                "value": "not known" if value in (None, "") else str(value),
+                "value": "not known" if value in (None, "") else describe_value(value),
                 "source": str(source) if source else "",
             }
         )

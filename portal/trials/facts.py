@@ -120,3 +120,24 @@ def _iso(value: Any) -> str | None:
     if value is None:
         return None
     return value.isoformat() if hasattr(value, "isoformat") else str(value)
+
+
+def describe_value(value: Any) -> str:
+    """A fact as a person reads it: dates spelt out, yes/no, lists joined, records as
+    "field value" pairs (pages and certificates show facts this way)."""
+    from datetime import date
+
+    if value is None:
+        return "Not known"
+    if value is True or value is False:
+        return "Yes" if value else "No"
+    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
+        try:
+            return date.fromisoformat(value).strftime("%-d %B %Y")
+        except ValueError:
+            return value
+    if isinstance(value, list):
+        return "; ".join(describe_value(v) for v in value)
+    if isinstance(value, dict):
+        return ", ".join(f"{k.replace('_', ' ')} {describe_value(v)}" for k, v in value.items())
+    return str(value)

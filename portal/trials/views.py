@@ -30,6 +30,7 @@ from portal.services.trial_access import scope_trials, trial_for
 from portal.timeutil import today
 from portal.trials import queries
 from portal.trials.calendar import ical_feed
+from portal.trials.facts import describe_value
 from portal.trials.forms import (
     AddTrialForm,
     DeferralForm,
@@ -509,23 +510,8 @@ def ical(token: str):
 
 @bp.app_template_filter("fact_value")
 def format_fact_value(value) -> str:
-    """A fact as a person reads it: dates spelt out, yes/no, lists joined."""
-    from datetime import date as date_type
-
-    if value is None:
-        return "Not known"
-    if value is True or value is False:
-        return "Yes" if value else "No"
-    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
-        try:
-            return date_type.fromisoformat(value).strftime("%-d %B %Y")
-        except ValueError:
-            return value
-    if isinstance(value, list):
-        return "; ".join(format_fact_value(v) for v in value)
-    if isinstance(value, dict):
-        return ", ".join(f"{k.replace('_', ' ')} {format_fact_value(v)}" for k, v in value.items())
-    return str(value)
+    """A fact as a person reads it (see portal.trials.facts.describe_value)."""
+    return describe_value(value)
 
 
 @bp.app_template_filter("day")

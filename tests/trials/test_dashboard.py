@@ -120,6 +120,7 @@ def test_the_trial_page_explains_each_verdict(browser):
     assert "Explanation of UK-RES" in html
     assert "5 days overdue" in html
     assert "ISRCTN ISRCTN1" in html and "deferral_months=30" in html and "RULES.md uk-2026" in html
+    assert "1 January 2025 — ISRCTN ISRCTN1" in html  # facts read as a person reads them
 
 
 def test_another_organisations_trial_is_a_404_for_every_sponsor_page(browser):
