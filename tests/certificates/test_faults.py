@@ -93,8 +93,17 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(5)
+        self.reap()
         if not self.log.closed:
             self.log.close()
+
+    def reap(self) -> None:
+        """Kill whatever is left of the worker's process group (a work-horse it forked), so no
+        process outlives the test."""
+        try:
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
 
 
 def _wait_for(predicate, seconds: float, what: str, log: Path | None = None):
@@ -148,6 +157,7 @@ def test_a_worker_killed_mid_job_leaves_it_to_another_worker_and_one_certificate
         _wait_for(lambda: _status(cert_id) == "ready", 90, "the second worker", tmp_path / "w2.log")
     finally:
         first.kill()
+        first.reap()
         if second is not None:
             second.stop()
 
