@@ -96,6 +96,8 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "TOKEN_MAX_AGE_SECONDS": int(env.get("TOKEN_MAX_AGE_SECONDS", str(3 * 24 * 3600))),
         "HSTS": production,
         "JOB_TIMEOUT_SECONDS": int(env.get("JOB_TIMEOUT_SECONDS", "600")),
+        # A full recompute of many trials is split into this many jobs (one per worker).
+        "RECOMPUTE_PARTS": int(env.get("RECOMPUTE_PARTS", "4")),
     }
     config.update(overrides)
     return config

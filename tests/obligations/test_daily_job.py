@@ -127,3 +127,70 @@ def test_a_full_recompute_settles_a_recompute_that_could_not_be_enqueued(app):
     job = db.session.get(BackgroundJob, waiting_id)
     assert (job.status, job.progress) == ("finished", 100)
     assert "recompute of every trial as of 2027-04-05" in job.message
+
+
+def test_a_big_recompute_is_shared_between_workers_and_adds_up(app, run_jobs, monkeypatch):
+    """Over FAN_OUT_MIN_TRIALS trials the job splits into RECOMPUTE_PARTS id ranges, each its
+    own RQ job, and a last job adds their results up on the one BackgroundJob."""
+    import workers.obligations as daily
+
+    monkeypatch.setattr(daily, "FAN_OUT_MIN_TRIALS", 5)
+    monkeypatch.setitem(app.config, "RECOMPUTE_PARTS", 3)
+    ids = trials(7)
+    job = BackgroundJob(kind="obligations.recompute", params={"reason": "daily"})
+    db.session.add(job)
+    db.session.commit()
+    job_id = job.id
+    enqueue(recompute_all, "2027-04-05", job_id, "daily", job_id=job_id)
+    run_jobs()
+
+    from rq import Queue
+    from rq.job import Job
+    from rq.registry import FinishedJobRegistry
+
+    from portal.jobs import redis_connection
+
+    conn = redis_connection()
+    registry = FinishedJobRegistry(queue=Queue("default", connection=conn))
+    names = [Job.fetch(i, connection=conn).func_name for i in registry.get_job_ids()]
+    assert names.count("workers.obligations.recompute_part") == 3
+    assert names.count("workers.obligations.finish_recompute") == 1
+
+    db.session.expire_all()
+    job = db.session.get(BackgroundJob, job_id)
+    assert (job.status, job.progress) == ("finished", 100)
+    assert job.result["trials"] == 7 and job.result["parts"] == 3
+    assert job.result["as_of"] == "2027-04-05"
+    assert job.result["updated"] > 0 and job.result["status_changes"] == 7  # 4 + 3 below
+    statuses = [obligations(i)["UK-END"].status for i in ids]
+    assert statuses == ["overdue"] * 4 + ["due_soon"] * 3
+
+
+def test_a_part_that_fails_fails_the_shared_recompute_with_its_reason(app, run_jobs, monkeypatch):
+    import workers.obligations as daily
+
+    monkeypatch.setattr(daily, "FAN_OUT_MIN_TRIALS", 5)
+    monkeypatch.setitem(app.config, "RECOMPUTE_PARTS", 3)
+    real = daily.recompute_everything
+
+    def flaky(as_of_iso, job_id, reason, after_id, last_id, *args, **kwargs):
+        if after_id > 0 and last_id == max(ids):
+            raise RuntimeError("disk full")
+        return real(as_of_iso, job_id, reason, after_id, last_id, *args, **kwargs)
+
+    monkeypatch.setattr(daily, "recompute_everything", flaky)
+    ids = trials(7)
+    job = BackgroundJob(kind="obligations.recompute", params={"reason": "daily"})
+    db.session.add(job)
+    db.session.commit()
+    job_id = job.id
+    enqueue(recompute_all, "2027-04-05", job_id, "daily", job_id=job_id, retry=None)
+    run_jobs()
+
+    db.session.expire_all()
+    job = db.session.get(BackgroundJob, job_id)
+    assert job.status == "failed" and "disk full" in job.error
+    assert job.message == "1 of 3 parts failed; run it again"
+    # the parts that ran kept their work (each chunk commits): the last range did not move
+    statuses = [obligations(i)["UK-END"].status for i in ids]
+    assert statuses[:6] == ["overdue"] * 4 + ["due_soon"] * 2 and statuses[6] == "upcoming"
