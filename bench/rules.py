@@ -1,7 +1,7 @@
 """Benchmark: the rules engine alone, and the recompute of stored trials in PostgreSQL.
 
     .venv/bin/python bench/rules.py [--n 500000] [--pure-n 100000] [--processes 2]
-                                    [--skip-db] [--keep] [--profile]
+                                    [--skip-db] [--keep] [--profile] [--workers N]
 
 (a) Pure evaluation: N varied synthetic fact sets (seeded); prints trials/s for
     Facts.from_dict + evaluate, evaluate alone, and with the stored-verdict JSON encoding.
@@ -10,6 +10,9 @@
     registry entries and sponsor facts, then times ``recompute_everything`` (the daily job's body)
     in ``--processes`` processes over id ranges: the first computation (every verdict new), and the
     next day (statuses move, unchanged verdicts are not written). Drops the database at the end.
+(c) With ``--workers N``, instead of (b): the daily job exactly as the product runs it,
+    ``recompute_all`` enqueued on an embedded Redis and shared between N real ``flask worker``
+    processes (RECOMPUTE_PARTS = N), timed from enqueue to its BackgroundJob's "finished".
 
 Prints figures; not a test.
 """
@@ -371,6 +374,107 @@ def timed_recompute(url: str, instance: Path, n: int, processes: int, as_of: dat
     return seconds, totals
 
 
+def timed_job(url: str, instance: Path, n: int, workers: int, as_of: date):
+    """The daily job as the product runs it: ``recompute_all`` enqueued on an embedded Redis and
+    run by ``workers`` real ``flask worker`` processes (it splits itself into RECOMPUTE_PARTS =
+    ``workers`` id-range jobs); timed from enqueue to the BackgroundJob's "finished"."""
+    import signal
+    import subprocess
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.models import BackgroundJob
+    from portal.redis_embedded import EmbeddedRedis
+
+    redis = EmbeddedRedis(instance / f"redis-{as_of}")
+    redis_url = redis.start()
+    env = {**os.environ, **_env(url, instance), "REDIS_URL": redis_url,
+           "RECOMPUTE_PARTS": str(workers)}  # fmt: skip
+    procs = [
+        subprocess.Popen(  # noqa: S603
+            [
+                str(ROOT / ".venv/bin/flask"),
+                "--app",
+                "portal",
+                "worker",
+                "--queue",
+                "default",
+                "--name",
+                f"bench-{as_of}-{k}",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        for k in range(workers)
+    ]
+    try:
+        app = create_app(env=env)
+        with app.app_context():
+            from rq import Worker
+
+            from portal.jobs import redis_connection
+            from portal.services.obligations import enqueue_recompute_all
+
+            deadline = time.monotonic() + 60
+            while len(Worker.all(connection=redis_connection())) < workers:
+                if time.monotonic() > deadline:
+                    raise SystemExit("the workers did not start")
+                time.sleep(0.2)
+            t0 = time.perf_counter()
+            job_id = enqueue_recompute_all(reason="daily", as_of=as_of)
+            while True:
+                time.sleep(0.2)
+                db.session.expire_all()
+                job = db.session.get(BackgroundJob, job_id)
+                if job.status in ("finished", "failed"):
+                    break
+            seconds = time.perf_counter() - t0
+            result, status, error = job.result or {}, job.status, job.error
+            db.session.remove()
+            db.engine.dispose()
+    finally:
+        for proc in procs:
+            proc.send_signal(signal.SIGTERM)
+        for proc in procs:
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        redis.stop()
+    if status != "finished":
+        raise SystemExit(f"the recompute job {status}: {error}")
+    return seconds, result
+
+
+def bench_db_workers(n: int, workers: int, keep: bool) -> None:
+    import tempfile
+
+    instance = Path(tempfile.mkdtemp(prefix="bench-rules-"))
+    print(f"(c) the daily job through {workers} real RQ workers, {n:,} stored trials ({DB_NAME})")
+    url = create_database()
+    try:
+        migrate(url, instance)
+        load_trials(url, n)
+        for label, as_of in (
+            ("first computation (every verdict new)", AS_OF),
+            ("next day (statuses move; unchanged verdicts not written)", AS_OF + timedelta(1)),
+            ("same day again (nothing changed)", AS_OF + timedelta(1)),
+        ):
+            seconds, result = timed_job(url, instance, n, workers, as_of)
+            print(
+                f"    {label}:\n      {seconds:.1f} s from enqueue to finished, "
+                f"{result.get('trials', 0) / seconds:,.0f} trials/s in {result.get('parts', 1)} "
+                f"parts ({result.get('inserted', 0):,} inserted, {result.get('updated', 0):,} "
+                f"updated, {result.get('unchanged', 0):,} unchanged, "
+                f"{result.get('status_changes', 0):,} status changes)"
+            )
+    finally:
+        if not keep:
+            drop_database()
+
+
 def bench_db(n: int, processes: int, keep: bool, profile: bool) -> None:
     import tempfile
 
@@ -417,10 +521,18 @@ def main() -> None:
     parser.add_argument("--skip-pure", action="store_true", help="only run (b)")
     parser.add_argument("--keep", action="store_true", help="keep the bench_rules database")
     parser.add_argument("--profile", action="store_true", help="print cProfile summaries")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="instead of (b), time the daily job itself through this many real RQ workers",
+    )
     args = parser.parse_args()
     if not args.skip_pure:
         bench_pure(args.pure_n, args.profile)
-    if not args.skip_db:
+    if args.workers:
+        bench_db_workers(args.n, args.workers, args.keep)
+    elif not args.skip_db:
         bench_db(args.n, args.processes, args.keep, args.profile)
 
 
