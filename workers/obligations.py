@@ -86,23 +86,34 @@ def _fan_out(
         message=f"Recomputing {total:,} trials as of {as_of.isoformat()} in {len(ranges)} parts",
     )
     db.session.commit()
-    _progress_key(background_job_id, reset=True)
-    part_jobs = [
-        enqueue(
-            recompute_part,
-            as_of.isoformat(),
+    try:
+        _progress_key(background_job_id, reset=True)
+        part_jobs = [
+            enqueue(
+                recompute_part,
+                as_of.isoformat(),
+                background_job_id,
+                reason,
+                lo,
+                hi,
+                total,
+                chunk,
+                timeout=DAILY_TIMEOUT_SECONDS,
+                retry=None,
+            )
+            for lo, hi in ranges
+        ]
+        _enqueue_finish(background_job_id, as_of, started_at, [j.id for j in part_jobs])
+    except Exception as exc:  # Redis went away between parts: say so rather than wait forever
+        _set_job(
             background_job_id,
-            reason,
-            lo,
-            hi,
-            total,
-            chunk,
-            timeout=DAILY_TIMEOUT_SECONDS,
-            retry=None,
-        )  # fmt: skip
-        for lo, hi in ranges
-    ]
-    _enqueue_finish(background_job_id, as_of, started_at, [j.id for j in part_jobs])
+            status="failed",
+            error=f"could not queue its parts: {exc}"[:2000],
+            message="The recompute could not be shared between workers; run it again",
+            finished_at=utcnow(),
+        )
+        db.session.commit()
+        raise
     return {"as_of": as_of.isoformat(), "parts": [j.id for j in part_jobs], "trials": total}
 
 

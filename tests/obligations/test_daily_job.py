@@ -194,3 +194,29 @@ def test_a_part_that_fails_fails_the_shared_recompute_with_its_reason(app, run_j
     # the parts that ran kept their work (each chunk commits): the last range did not move
     statuses = [obligations(i)["UK-END"].status for i in ids]
     assert statuses[:6] == ["overdue"] * 4 + ["due_soon"] * 2 and statuses[6] == "upcoming"
+
+
+def test_a_recompute_whose_parts_cannot_be_queued_says_so(app, monkeypatch):
+    """Redis going away between the parts must not leave the recompute "in progress" forever."""
+    import pytest
+    import redis
+
+    import workers.obligations as daily
+
+    monkeypatch.setattr(daily, "FAN_OUT_MIN_TRIALS", 5)
+
+    def unreachable(*args, **kwargs):
+        raise redis.ConnectionError("Connection refused")
+
+    monkeypatch.setattr(daily, "_enqueue_finish", unreachable)
+    trials(6)
+    job = BackgroundJob(kind="obligations.recompute", params={"reason": "daily"})
+    db.session.add(job)
+    db.session.commit()
+    job_id = job.id
+    with pytest.raises(redis.ConnectionError):
+        recompute_all("2027-04-05", job_id, "daily")
+    db.session.expire_all()
+    job = db.session.get(BackgroundJob, job_id)
+    assert job.status == "failed" and "Connection refused" in job.error
+    assert job.finished_at is not None
