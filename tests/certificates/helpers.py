@@ -9,8 +9,11 @@ from datetime import date, timedelta
 from pypdf import PdfReader
 
 from portal.extensions import db
-from portal.models import Certificate, Obligation
+from portal.models import Certificate, Obligation, ObligationInputs
 from portal.timeutil import today
+
+# The facts every helper-made verdict rests on (each duty that reads end_of_trial_on shows it).
+INPUTS = {"end_of_trial_on": {"value": "2025-01-01", "source": "ISRCTN ISRCTN10000001"}}
 
 
 def obligation(
@@ -22,8 +25,11 @@ def obligation(
     days_overdue: int = 0,
     **verdict,
 ) -> Obligation:
-    """An Obligation row as the rules engine would store it."""
+    """An Obligation row as the recompute stores it: the verdict without its inputs, which go
+    once per trial into ObligationInputs."""
     due = due if due is not None else today() - timedelta(days=5)
+    if db.session.get(ObligationInputs, t.id) is None:
+        db.session.add(ObligationInputs(trial_id=t.id, inputs=INPUTS))
     row = Obligation(
         trial_id=t.id,
         duty=duty,
@@ -37,9 +43,6 @@ def obligation(
             "status": status,
             "due": due.isoformat() if due else None,
             "explanation": f"Explanation of {duty}",
-            "inputs": {
-                "end_of_trial_on": {"value": "2025-01-01", "source": "ISRCTN ISRCTN10000001"},
-            },
             "assumptions": ["deferral_months=30"],
             "source": "RULES.md uk-2026",
             "ruleset_version": "uk-2026.1",

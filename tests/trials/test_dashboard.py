@@ -10,36 +10,9 @@ from datetime import date, timedelta
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Obligation
 from portal.timeutil import today
+from tests.certificates.helpers import obligation
 from tests.factories import PASSWORD, OrganisationFactory, member, staff, trial
-
-
-def obligation(t, duty="UK-RES", status="overdue", due=None, ruleset="uk-2026", days_overdue=0):
-    due = due if due is not None else today() - timedelta(days=5)
-    row = Obligation(
-        trial_id=t.id,
-        duty=duty,
-        ruleset=ruleset,
-        status=status,
-        due=due,
-        days_overdue=days_overdue,
-        verdict={
-            "id": duty,
-            "title": f"{duty} duty",
-            "status": status,
-            "due": due.isoformat() if due else None,
-            "explanation": f"Explanation of {duty}",
-            "inputs": {"end_of_trial_on": {"value": "2025-01-01", "source": "ISRCTN ISRCTN1"}},
-            "assumptions": ["deferral_months=30"],
-            "source": "RULES.md uk-2026",
-            "ruleset_version": "uk-2026.1",
-        },
-        as_of=today(),
-    )
-    db.session.add(row)
-    db.session.commit()
-    return row
 
 
 @contextmanager
