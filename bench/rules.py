@@ -8,8 +8,10 @@
 (b) Recompute: creates the database ``bench_rules`` on the TEST_DATABASE_URL server (default
     postgresql://postgres@127.0.0.1:5432/test), runs the migrations, COPYs N synthetic trials with
     registry entries and sponsor facts, then times ``recompute_everything`` (the daily job's body)
-    in ``--processes`` processes over id ranges: the first computation (every verdict new), and the
-    next day (statuses move, unchanged verdicts are not written). Drops the database at the end.
+    in ``--processes`` processes over id ranges (SCENARIOS): the first computation (every verdict
+    new), the next day (the daily job: every trial evaluated again from its stored facts, changed
+    verdicts written), the same day again, and a recompute reading every trial's facts again from
+    its records. Drops the database at the end.
 (c) With ``--workers N``, instead of (b): the daily job exactly as the product runs it,
     ``recompute_all`` enqueued on an embedded Redis and shared between N real ``flask worker``
     processes (RECOMPUTE_PARTS = N), timed from enqueue to its BackgroundJob's "finished".
@@ -297,8 +299,8 @@ def load_trials(url: str, n: int) -> None:
           f"{len(sponsor_rows):,} sponsor facts")  # fmt: skip
 
 
-def _worker(args: tuple[str, str, str, int, int | None, bool]) -> dict:
-    url, instance, as_of, after_id, last_id, profile = args
+def _worker(args: tuple[str, str, str, int, int | None, bool, bool]) -> dict:
+    url, instance, as_of, after_id, last_id, profile, from_records = args
     import sqlalchemy as sa
 
     from portal import create_app
@@ -313,7 +315,9 @@ def _worker(args: tuple[str, str, str, int, int | None, bool]) -> dict:
         if profile:
             prof = cProfile.Profile()
             prof.enable()
-        result = recompute_everything(as_of, reason="daily", after_id=after_id, last_id=last_id)
+        result = recompute_everything(
+            as_of, reason="daily", after_id=after_id, last_id=last_id, from_records=from_records
+        )
         if profile:
             prof.disable()
             out = io.StringIO()
@@ -348,10 +352,18 @@ def _postgres_cpu() -> float:
     return total
 
 
-def timed_recompute(url: str, instance: Path, n: int, processes: int, as_of: date, profile: bool):
+def timed_recompute(
+    url: str,
+    instance: Path,
+    n: int,
+    processes: int,
+    as_of: date,
+    profile: bool,
+    from_records: bool = False,
+):
     bounds = [round(n * k / processes) for k in range(processes + 1)]
     jobs = [
-        (url, str(instance), as_of.isoformat(), bounds[k], bounds[k + 1], profile)
+        (url, str(instance), as_of.isoformat(), bounds[k], bounds[k + 1], profile, from_records)
         for k in range(processes)
     ]
     background0 = _postgres_cpu()
@@ -374,7 +386,9 @@ def timed_recompute(url: str, instance: Path, n: int, processes: int, as_of: dat
     return seconds, totals
 
 
-def timed_job(url: str, instance: Path, n: int, workers: int, as_of: date):
+def timed_job(
+    url: str, instance: Path, n: int, workers: int, as_of: date, from_records: bool = False
+):
     """The daily job as the product runs it: ``recompute_all`` enqueued on an embedded Redis and
     run by ``workers`` real ``flask worker`` processes (it splits itself into RECOMPUTE_PARTS =
     ``workers`` id-range jobs); timed from enqueue to the BackgroundJob's "finished"."""
@@ -423,7 +437,7 @@ def timed_job(url: str, instance: Path, n: int, workers: int, as_of: date):
                     raise SystemExit("the workers did not start")
                 time.sleep(0.2)
             t0 = time.perf_counter()
-            job_id = enqueue_recompute_all(reason="daily", as_of=as_of)
+            job_id = enqueue_recompute_all(reason="daily", as_of=as_of, from_records=from_records)
             while True:
                 time.sleep(0.2)
                 db.session.expire_all()
@@ -448,6 +462,25 @@ def timed_job(url: str, instance: Path, n: int, workers: int, as_of: date):
     return seconds, result
 
 
+# (label, as_of, from_records): what each timed recompute of (b) and (c) is.
+SCENARIOS = (
+    ("first computation (every verdict new; facts read from the records)", AS_OF, False),
+    (
+        "next day, the daily job (every trial evaluated from its stored facts; only verdicts "
+        "whose status moved are written)",
+        AS_OF + timedelta(1),
+        False,
+    ),
+    ("same day again (nothing changed)", AS_OF + timedelta(1), False),
+    (
+        "the day after, every trial's facts read again from its records "
+        "(recompute-all --from-records)",
+        AS_OF + timedelta(2),
+        True,
+    ),
+)
+
+
 def bench_db_workers(n: int, workers: int, keep: bool) -> None:
     import tempfile
 
@@ -457,12 +490,8 @@ def bench_db_workers(n: int, workers: int, keep: bool) -> None:
     try:
         migrate(url, instance)
         load_trials(url, n)
-        for label, as_of in (
-            ("first computation (every verdict new)", AS_OF),
-            ("next day (statuses move; unchanged verdicts not written)", AS_OF + timedelta(1)),
-            ("same day again (nothing changed)", AS_OF + timedelta(1)),
-        ):
-            seconds, result = timed_job(url, instance, n, workers, as_of)
+        for label, as_of, from_records in SCENARIOS:
+            seconds, result = timed_job(url, instance, n, workers, as_of, from_records)
             print(
                 f"    {label}:\n      {seconds:.1f} s from enqueue to finished, "
                 f"{result.get('trials', 0) / seconds:,.0f} trials/s in {result.get('parts', 1)} "
@@ -486,12 +515,10 @@ def bench_db(n: int, processes: int, keep: bool, profile: bool) -> None:
         migrate(url, instance)
         load_trials(url, n)
         print(f"    set-up (migrations + COPY): {time.perf_counter() - t0:.1f} s")
-        for label, as_of in (
-            ("first computation (every verdict new)", AS_OF),
-            ("next day (statuses move; unchanged verdicts not written)", AS_OF + timedelta(1)),
-            ("same day again (nothing changed)", AS_OF + timedelta(1)),
-        ):
-            seconds, totals = timed_recompute(url, instance, n, processes, as_of, profile)
+        for label, as_of, from_records in SCENARIOS:
+            seconds, totals = timed_recompute(
+                url, instance, n, processes, as_of, profile, from_records
+            )
             cpu = totals["client_cpu"] + totals["server_cpu"] + totals["background_cpu"]
             # On an otherwise idle machine the run is CPU-bound: all the CPU it used, spread over
             # the cores, and never less than its busiest process (client + its backend).

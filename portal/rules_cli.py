@@ -303,7 +303,14 @@ def _evaluate(
     is_flag=True,
     help="Hand the recompute to the RQ workers instead of running it in this process.",
 )
-def recompute_all_command(as_of_text: str | None, enqueue: bool) -> None:
+@click.option(
+    "--from-records",
+    is_flag=True,
+    help="Read every trial's facts again from its registry entries and sponsor-entered facts "
+    "(after an upgrade that changes how facts are read), not from the facts stored with its "
+    "verdicts.",
+)
+def recompute_all_command(as_of_text: str | None, enqueue: bool, from_records: bool) -> None:
     """Recompute every trial's obligations (the daily job: statuses move with the date)."""
     try:
         as_of = parse_as_of(as_of_text, "--as-of") if as_of_text is not None else None
@@ -312,14 +319,14 @@ def recompute_all_command(as_of_text: str | None, enqueue: bool) -> None:
     if enqueue:
         from portal.services.obligations import enqueue_recompute_all
 
-        job_id = enqueue_recompute_all(reason="daily", as_of=as_of)
+        job_id = enqueue_recompute_all(reason="daily", as_of=as_of, from_records=from_records)
         if job_id is None:
             _fail("could not reach Redis to enqueue the recompute")
         click.echo(f"Recompute queued (job {job_id}).")
         return
     from workers.obligations import recompute_everything
 
-    result = recompute_everything(as_of.isoformat() if as_of else None)
+    result = recompute_everything(as_of.isoformat() if as_of else None, from_records=from_records)
     click.echo(
         f"Recomputed {result['trials']} trials as of {result['as_of']} in "
         f"{result['seconds']:.1f} s: {result['inserted']} new, {result['updated']} changed, "

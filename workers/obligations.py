@@ -1,6 +1,8 @@
 """Recompute every trial's obligations: daily (statuses move with the date), or after the rule
-parameters change. One transaction per chunk of trials, so a crash loses at most one chunk and a
-re-run simply carries on (a recompute that changes nothing writes nothing)."""
+parameters change, from the facts stored with each trial's verdicts (or, on request, from its
+records: see ``portal.services.obligations``). One transaction per chunk of trials, so a crash
+loses at most one chunk and a re-run simply carries on (a recompute that changes nothing writes
+nothing)."""
 
 from __future__ import annotations
 
@@ -42,6 +44,7 @@ def recompute_all(
     after_id: int = 0,
     last_id: int | None = None,
     chunk: int = CHUNK,
+    from_records: bool = False,
 ) -> dict[str, Any]:
     """The RQ job: see :func:`recompute_everything`. A full run over many trials is split into
     ``RECOMPUTE_PARTS`` jobs over id ranges, so that every worker takes a share (see
@@ -51,8 +54,10 @@ def recompute_all(
         total = db.session.execute(sa.select(sa.func.count(Trial.id))).scalar_one()
         db.session.rollback()
         if parts > 1 and total >= FAN_OUT_MIN_TRIALS:
-            return _fan_out(as_of_iso, background_job_id, reason, parts, total, chunk)
-    return recompute_everything(as_of_iso, background_job_id, reason, after_id, last_id, chunk)
+            return _fan_out(as_of_iso, background_job_id, reason, parts, total, chunk, from_records)
+    return recompute_everything(
+        as_of_iso, background_job_id, reason, after_id, last_id, chunk, from_records=from_records
+    )
 
 
 # A full recompute of at least this many trials is shared between workers.
@@ -66,6 +71,7 @@ def _fan_out(
     parts: int,
     total: int,
     chunk: int,
+    from_records: bool = False,
 ) -> dict[str, Any]:
     """Enqueue one ``recompute_part`` job per id range and a ``finish_recompute`` job that runs
     when they have all ended. The parts report progress on the same BackgroundJob."""
@@ -98,6 +104,7 @@ def _fan_out(
                 hi,
                 total,
                 chunk,
+                from_records,
                 timeout=DAILY_TIMEOUT_SECONDS,
                 retry=None,
             )
@@ -153,6 +160,7 @@ def recompute_part(
     last_id: int,
     total: int,
     chunk: int = CHUNK,
+    from_records: bool = False,
 ) -> dict[str, Any]:
     """One id range of a shared recompute; adds its progress to the shared BackgroundJob."""
     from portal.jobs import redis_connection
@@ -171,7 +179,16 @@ def recompute_part(
         )
         db.session.commit()
 
-    return recompute_everything(as_of_iso, None, reason, after_id, last_id, chunk, on_chunk=report)
+    return recompute_everything(
+        as_of_iso,
+        None,
+        reason,
+        after_id,
+        last_id,
+        chunk,
+        on_chunk=report,
+        from_records=from_records,
+    )
 
 
 @job
@@ -237,11 +254,16 @@ def recompute_everything(
     last_id: int | None = None,
     chunk: int = CHUNK,
     on_chunk: Callable[[int], None] | None = None,
+    from_records: bool = False,
 ) -> dict[str, Any]:
     """Recompute trials (all, or ``after_id < id <= last_id``) as of ``as_of_iso`` (default
     today), updating the BackgroundJob ``background_job_id`` with progress when given, and
     calling ``on_chunk(trials)`` after each committed chunk. Needs an app context (the command
-    line and the benchmark call this directly)."""
+    line and the benchmark call this directly).
+
+    Trials are evaluated from the facts stored with their verdicts; ``from_records`` rebuilds
+    the facts from the registry entries and sponsor facts instead (``flask obligations
+    recompute-all --from-records``, after a change to how facts are read)."""
     from portal.services.obligations import RecomputeStats, id_ranges
     from portal.services.parameters import current_params
 
@@ -271,7 +293,7 @@ def recompute_everything(
     gc.set_threshold(max(thresholds[0], 50_000), *thresholds[1:])
     try:
         for lo, hi in list(id_ranges(chunk, after_id, last_id)):
-            done = _chunk(lo, hi, reason, as_of, version, params)
+            done = _chunk(lo, hi, reason, as_of, version, params, from_records)
             stats.add(done)
             if on_chunk is not None:
                 on_chunk(done.trials)
@@ -346,14 +368,22 @@ def _supersede_waiting_jobs(started_at, job_id: str | None, as_of: date) -> None
     )
 
 
-def _chunk(lo: int, hi: int, reason: str, as_of: date, version: int, params) -> Any:
+def _chunk(
+    lo: int, hi: int, reason: str, as_of: date, version: int, params, from_records: bool = False
+) -> Any:
     """One chunk in its own transaction; retried once (e.g. a deadlock with an import)."""
     from portal.services.obligations import recompute_range
 
     for attempt in (1, 2):
         try:
             stats = recompute_range(
-                lo, hi, reason=reason, as_of=as_of, version=version, params=params
+                lo,
+                hi,
+                reason=reason,
+                as_of=as_of,
+                version=version,
+                params=params,
+                from_records=from_records,
             )
             db.session.commit()
             return stats

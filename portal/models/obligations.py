@@ -9,7 +9,9 @@ import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, foreign, mapped_column, relationship
 
 from portal.extensions import db
-from portal.timeutil import utcnow
+from portal.timeutil import today, utcnow
+
+OPEN_STATUSES = frozenset({"upcoming", "due_soon", "deferred"})
 
 
 def select_inputs(duty: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -47,6 +49,15 @@ class ObligationInputs(db.Model):
 
     trial_id: Mapped[int] = mapped_column(sa.ForeignKey("trials.id"), primary_key=True)
     inputs: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
+    # The validated facts the verdicts were worked out from, as Facts.from_dict reads them:
+    # {"format", "facts", "sources", "problems"} (portal.services.obligations.facts_document).
+    # Facts change only through imports, sponsor entries and review decisions, each of which
+    # recomputes the trial in its own transaction, so the daily recompute can evaluate every
+    # trial from this row alone. None for rows stored before revision 0006.
+    facts: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
+    # A digest of the trial's stored verdict texts (portal.services.obligations.verdicts_digest):
+    # a recompute whose verdicts give the same digest has nothing to write for the trial.
+    digest: Mapped[str | None] = mapped_column(sa.String(32))
     computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
 
@@ -68,7 +79,6 @@ class Obligation(db.Model):
     # and two more indexes on ~10 rows a trial slowed the recompute more than they helped.
     status: Mapped[str] = mapped_column(sa.String(20))
     due: Mapped[date | None] = mapped_column()
-    days_overdue: Mapped[int] = mapped_column(default=0)
     verdict: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     params_version: Mapped[int | None] = mapped_column()
     as_of: Mapped[date] = mapped_column()
@@ -97,9 +107,51 @@ class Obligation(db.Model):
             return {}
         return select_inputs(self.duty, row.inputs)
 
-    def full_verdict(self) -> dict[str, Any]:
-        """The verdict exactly as the engine gave it, inputs included."""
-        return {**(self.verdict or {}), "inputs": self.inputs}
+    # The day counts are not stored (they change every day while the verdict does not): they
+    # are worked out here from the stored due date, exactly as the rules count them
+    # (portal.rules.common.settle).
+
+    def days_overdue_on(self, day: date) -> int:
+        """Days past due on ``day`` for an overdue duty; days late for one met late; else 0."""
+        due = self.due
+        if due is None:
+            return 0
+        if self.status == "overdue":
+            return max(0, (day - due).days)
+        if self.status == "met_late":
+            met_on = (self.verdict or {}).get("met_on")
+            try:
+                return max(0, (date.fromisoformat(met_on) - due).days)
+            except (TypeError, ValueError):
+                return 0
+        return 0
+
+    def days_remaining_on(self, day: date) -> int | None:
+        """Days until due on ``day`` while the duty is open (upcoming, due soon, deferred)."""
+        if self.due is None or self.status not in OPEN_STATUSES:
+            return None
+        return max(0, (self.due - day).days)
+
+    @property
+    def days_overdue(self) -> int:
+        """Days overdue (or late) as of today."""
+        return self.days_overdue_on(today())
+
+    @property
+    def days_remaining(self) -> int | None:
+        """Days left as of today while the duty is open, else None."""
+        return self.days_remaining_on(today())
+
+    def full_verdict(self, as_of: date | None = None) -> dict[str, Any]:
+        """The verdict as the engine gives it on ``as_of`` (default: the day it was stored),
+        inputs and day counts included."""
+        day = as_of or self.as_of
+        return {
+            **(self.verdict or {}),
+            "days_overdue": self.days_overdue_on(day),
+            "days_remaining": self.days_remaining_on(day),
+            "inputs": self.inputs,
+        }
 
 
 class ObligationStatusChange(db.Model):

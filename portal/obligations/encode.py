@@ -49,6 +49,12 @@ KEYS = (
     "met_on",
 )
 
+# What the stored form (``inputs=False``) leaves out: the inputs (stored once per trial) and the
+# day counts, which change every day; ``portal.models.Obligation`` works them out when shown. What
+# is left changes only when a status, a date or a fact does, so the daily recompute finds most
+# stored verdicts unchanged and writes nothing for them.
+STORED_OMITS = ("days_overdue", "days_remaining", "inputs")
+
 _Q = '"'
 _heads: dict[tuple[str, str, str, str], str] = {}
 _statuses = {status: _string(status) for status in STATUSES}
@@ -87,8 +93,8 @@ class VerdictEncoder:
     def __init__(
         self, extra: Mapping[str, Any] | None = None, facts: Any = None, *, inputs: bool = True
     ) -> None:
-        """``extra``: keys appended to every verdict. ``inputs=False`` leaves the ``inputs`` key
-        out (the stored verdicts: their inputs are stored once per trial, ObligationInputs);
+        """``extra``: keys appended to every verdict. ``inputs=False`` gives the stored form: no
+        ``inputs`` (stored once per trial, ObligationInputs) and no day counts (STORED_OMITS);
         such an encoder holds nothing per trial and can be reused for any number of trials."""
         self._with_inputs = inputs
         # (name, id(entry)) -> text; the entries stay referenced in _alive so no id is reused.
@@ -158,14 +164,12 @@ class VerdictEncoder:
         self._alive.append(entry)
         return text
 
-    def _inputs_part(self, o: Obligation) -> str:
-        return ',"inputs":' + self._encode_inputs(o.inputs) if self._with_inputs else ""
-
     def encode(self, o: Obligation) -> str:
         if not _FAST:
             data = {**o.to_json(), **self._extra}
             if not self._with_inputs:
-                del data["inputs"]
+                for key in STORED_OMITS:
+                    del data[key]
             return dumps(data)
         head_key = (o.id, o.ruleset, o.ruleset_version, o.title)
         head = _heads.get(head_key)
@@ -186,15 +190,21 @@ class VerdictEncoder:
             source = _sources[o.source] = _string(o.source)
         status = _statuses.get(o.status) or _string(o.status)
         due, trigger, until, met = o.due, o.trigger, o.deferred_until, o.met_on
-        remaining = o.days_remaining
+        if self._with_inputs:
+            remaining = o.days_remaining
+            dated = (
+                f',"days_overdue":{int(o.days_overdue)}'
+                f',"days_remaining":{"null" if remaining is None else int(remaining)}'
+                f',"explanation":{_string(o.explanation)}'
+                f',"inputs":{self._encode_inputs(o.inputs)}'
+            )
+        else:
+            dated = f',"explanation":{_string(o.explanation)}'
         return (
             f'{head},"status":{status}'
             f',"due":{"null" if due is None else f"{_Q}{due}{_Q}"}'
             f',"trigger":{"null" if trigger is None else f"{_Q}{trigger}{_Q}"}'
-            f',"days_overdue":{int(o.days_overdue)}'
-            f',"days_remaining":{"null" if remaining is None else int(remaining)}'
-            f',"explanation":{_string(o.explanation)}'
-            f"{self._inputs_part(o)}"
+            f"{dated}"
             f',"assumptions":{_strings(o.assumptions)}'
             f',"source":{source}'
             f',"estimated":{"true" if o.estimated else "false"}'
@@ -243,7 +253,8 @@ def _self_check() -> bool:
             return False
         if json.loads(enc.encode(o)) != {**expected, "params_version": 1}:
             return False
-        del expected["inputs"]
+        for key in STORED_OMITS:
+            del expected[key]
         if json.loads(bare.encode(o)) != {**expected, "params_version": 1}:
             return False
     return True

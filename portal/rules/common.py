@@ -172,21 +172,23 @@ def settle(
     else:
         n = (due - as_of).days
         if n < 0:
+            # The text names no day count and no as_of date: it stays the same from one day to
+            # the next until the status changes, so the daily recompute rewrites nothing for a
+            # duty that is simply one day further on (the counts are worked out when shown,
+            # portal.models.Obligation.days_overdue_on / days_remaining_on).
             over = -n
-            span = "1 day" if over == 1 else f"{over} days"
-            status, text = OVERDUE, f"{head}Not done as of {format_date(as_of)}: {span} overdue."
+            status, text = OVERDUE, f"{head}Not done by the due date: overdue."
         else:
             left = n
-            span = "1 day" if n == 1 else f"{n} days"
             if deferred:
-                status, text = DEFERRED, f"{head}Deferred: {span} left."
+                status, text = DEFERRED, f"{head}Deferred: not done yet."
             else:
                 assumptions.append(p.texts[soon_key])  # type: ignore[attr-defined]
                 if n <= (p.due_soon_days if soon_days is None else soon_days):
                     status = DUE_SOON
                 else:
                     status = UPCOMING
-                text = f"{head}Not done yet: {span} left."
+                text = f"{head}Not done yet."
     if estimated:
         assumptions.append(ESTIMATED)
         text += ESTIMATED_NOTE
@@ -239,8 +241,8 @@ def uk_deferral(
         ref = f"reference {d.reference}" if d.reference else "no reference recorded"
         if d.requested_on > as_of:
             note += (
-                f"A deferral ({ref}) requested on {format_date(d.requested_on)} is after "
-                f"{format_date(as_of)} and is not counted yet. "
+                f"A deferral ({ref}) requested on {format_date(d.requested_on)}, a date still "
+                "to come, is not counted yet. "
             )
             continue
         assert new_due is not None

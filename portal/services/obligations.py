@@ -5,21 +5,27 @@ review decisions, the parameters page): it never commits, so the facts and the v
 are committed together or not at all. The daily job (``workers.obligations.recompute_all``) calls
 ``recompute_range`` for chunks of trial ids, one transaction per chunk.
 
-Speed, for hundreds of thousands of trials:
+Two ways to recompute:
 
-* each chunk of trials is read in four queries (trials, registry entries, current sponsor facts,
-  stored obligations), never one query per trial;
-* verdicts are encoded to JSON text with ``portal.obligations.encode`` (deterministic), and a
-  verdict whose text equals the stored text is not written at all: a recompute that changes
-  nothing writes nothing;
-* new rows, changed rows and status history are written in bulk: on PostgreSQL with binary
-  ``COPY`` (changed rows go to a temporary table and one ``UPDATE ... FROM`` applies them),
-  elsewhere with executemany; the reads skip SQLAlchemy's result processing on PostgreSQL.
+* from the trial's records (``_recompute``: registry entries, imported and sponsor-entered
+  facts), whenever facts change, inside that change's transaction. This also stores, once per
+  trial, the facts the verdicts were worked out from and a digest of the verdicts
+  (``ObligationInputs``);
+* from those stored facts (``_recompute_stored``): the daily job. Each trial is evaluated again
+  from one row; only a trial whose verdicts' digest changed has its stored verdicts read and
+  compared.
 
-Each trial costs ~0.2 ms of Python (of which the rules ~0.06 ms and the JSON ~0.05 ms) and, on
-PostgreSQL, ~0.25 ms to insert its ten ~1.2 kB verdicts and their first status changes, or
-~0.15 ms for a daily recompute that rewrites the ~40% of verdicts whose day counts moved
-(``bench/rules.py``).
+Stored verdicts hold no day counts and no "as of" date (``encode.STORED_OMITS``; the rules'
+explanations name neither), so a verdict is rewritten only when its status, dates or facts
+change, not every day; the days overdue or left are worked out when shown
+(``Obligation.days_overdue_on``).
+
+Reads are one query per table per chunk of trials, never one per trial; verdicts are encoded to
+deterministic JSON text (``portal.obligations.encode``) and one whose text equals the stored text
+is not written; new rows, changed rows and status history are written in bulk (on PostgreSQL
+with binary ``COPY``, changed rows through a temporary table and one ``UPDATE ... FROM``;
+elsewhere with executemany), and the reads skip SQLAlchemy's result processing on PostgreSQL.
+``bench/rules.py`` measures both ways on 500,000 trials.
 
 The trial rows of a chunk are locked (``FOR NO KEY UPDATE`` on PostgreSQL) before their
 obligations are read, so two recomputes of the same trial (an import and the daily job) run one
@@ -33,6 +39,8 @@ why (in its explanation and in ``verdict["fact_problems"]``).
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 import logging
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -79,7 +87,6 @@ _INSERT_COLUMNS = (
     "ruleset",
     "status",
     "due",
-    "days_overdue",
     "verdict",
     "params_version",
     "as_of",
@@ -91,7 +98,6 @@ _INSERT_TYPES = (
     "text",
     "text",
     "date",
-    "int4",
     "text",
     "int4",
     "date",
@@ -160,17 +166,20 @@ def recompute_range(
     as_of: date,
     version: int,
     params: Params,
+    from_records: bool = False,
 ) -> RecomputeStats:
     """Recompute trials with ``after_id < id <= last_id`` in the current transaction (the daily
-    job's chunks, each committed on its own). On PostgreSQL the commit does not wait for the
-    WAL flush: a crash can lose the last chunks committed, and the next run recomputes them."""
+    job's chunks, each committed on its own), from the facts stored with their verdicts, or
+    with ``from_records`` from their registry entries and sponsor facts (see
+    :func:`_recompute_stored`). On PostgreSQL the commit does not wait for the WAL flush: a
+    crash can lose the last chunks committed, and the next run recomputes them."""
     conn = db.session.connection()
     if conn.dialect.name == "postgresql":
         conn.exec_driver_sql("SET LOCAL synchronous_commit = off")
-    stats = _recompute(
+    recompute = _recompute if from_records else _recompute_stored
+    return recompute(
         lambda col: sa.and_(col > after_id, col <= last_id), reason, as_of, version, params
     )
-    return stats
 
 
 def newly_changed(
@@ -206,16 +215,25 @@ def _changes(query: sa.Select, organisation_id: int | None) -> list[ObligationSt
 
 
 def start_recompute_all(
-    *, reason: str, requested_by: Any | None = None, as_of: date | None = None
+    *,
+    reason: str,
+    requested_by: Any | None = None,
+    as_of: date | None = None,
+    from_records: bool = False,
 ) -> BackgroundJob:
     """Record a recompute of every trial and enqueue it after the current transaction commits
     (inside a @transactional service). The BackgroundJob row drives what pages show."""
     from portal.jobs import try_enqueue
+    from workers.obligations import CHUNK as JOB_CHUNK
     from workers.obligations import DAILY_TIMEOUT_SECONDS, recompute_all
 
     job = BackgroundJob(
         kind=RECOMPUTE_JOB_KIND,
-        params={"reason": reason, "as_of": as_of.isoformat() if as_of else None},
+        params={
+            "reason": reason,
+            "as_of": as_of.isoformat() if as_of else None,
+            "from_records": from_records,
+        },
         requested_by_id=getattr(requested_by, "id", None),
         message="Waiting for a worker",
     )
@@ -226,7 +244,16 @@ def start_recompute_all(
 
     def enqueue() -> None:
         queued = try_enqueue(
-            recompute_all, as_of_iso, job_id, reason, job_id=job_id, timeout=DAILY_TIMEOUT_SECONDS
+            recompute_all,
+            as_of_iso,
+            job_id,
+            reason,
+            0,
+            None,
+            JOB_CHUNK,
+            from_records,
+            job_id=job_id,
+            timeout=DAILY_TIMEOUT_SECONDS,
         )
         if queued is not None:
             db.session.execute(
@@ -238,13 +265,15 @@ def start_recompute_all(
     return job
 
 
-def enqueue_recompute_all(*, reason: str, as_of: date | None = None) -> str | None:
+def enqueue_recompute_all(
+    *, reason: str, as_of: date | None = None, from_records: bool = False
+) -> str | None:
     """Enqueue a recompute of every trial now (command line); None when Redis is unreachable."""
     from portal.services import transactional
 
     @transactional
     def start() -> str:
-        return start_recompute_all(reason=reason, as_of=as_of).id
+        return start_recompute_all(reason=reason, as_of=as_of, from_records=from_records).id
 
     job_id = start()
     job = db.session.get(BackgroundJob, job_id)
@@ -262,19 +291,121 @@ def latest_recompute_job() -> BackgroundJob | None:
 
 # --- the recompute ------------------------------------------------------------------------------
 
+# The form of ObligationInputs.facts; a stored document of another form is not read (the trial's
+# facts are rebuilt from its records instead), so changing how facts are built or stored means
+# raising this number.
+FACTS_FORMAT = 1
+
+
+def facts_document(facts: Facts, problems: Sequence[str]) -> dict[str, Any]:
+    """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts)."""
+    return {
+        "format": FACTS_FORMAT,
+        "facts": facts.to_dict(),
+        "sources": dict(facts.sources),
+        "problems": list(problems),
+    }
+
+
+def verdicts_digest(texts: Iterable[str]) -> str:
+    """A digest of a trial's stored verdict texts in evaluation order (ObligationInputs.digest).
+    Not a security measure: it tells a recompute whether anything changed."""
+    return hashlib.blake2b("\n".join(texts).encode(), digest_size=16).hexdigest()
+
+
+class _Batch:
+    """The writes of one chunk of trials, worked out verdict by verdict."""
+
+    __slots__ = (
+        "as_of",
+        "changed_digests",
+        "changed_inputs",
+        "history",
+        "inserts",
+        "new_inputs",
+        "now",
+        "reason",
+        "stale",
+        "stats",
+        "updates",
+        "version",
+    )
+
+    def __init__(self, reason: str, as_of: date, version: int) -> None:
+        self.reason, self.as_of, self.version = reason, as_of, version
+        self.now = utcnow()
+        self.stats = RecomputeStats()
+        self.inserts: list[tuple[Any, ...]] = []
+        self.updates: list[tuple[Any, ...]] = []
+        self.history: list[tuple[Any, ...]] = []
+        self.stale: list[int] = []
+        self.new_inputs: list[tuple[Any, ...]] = []
+        self.changed_inputs: list[tuple[Any, ...]] = []
+        self.changed_digests: list[tuple[Any, ...]] = []
+
+    def verdicts(
+        self,
+        trial_id: int,
+        verdicts: Sequence[tuple[Any, str]],
+        existing: dict[str, tuple[int, str, str]],
+    ) -> None:
+        """Compare a trial's new (verdict, stored text) pairs with its stored rows (duty ->
+        (id, status, text)) and queue the inserts, updates, status changes and deletions."""
+        version, as_of, now = self.version, self.as_of, self.now
+        for o, text in verdicts:
+            old = existing.pop(o.id, None)
+            if old is None:
+                self.inserts.append(
+                    (trial_id, o.id, o.ruleset, o.status, o.due, text, version, as_of, now)
+                )
+                self.history.append((trial_id, o.id, None, o.status, as_of, now, self.reason))
+            elif old[2] != text:
+                self.updates.append((old[0], o.ruleset, o.status, o.due, text, version, as_of, now))
+                if old[1] != o.status:
+                    self.history.append((trial_id, o.id, old[1], o.status, as_of, now, self.reason))
+            else:
+                self.stats.unchanged += 1
+        self.stale.extend(row[0] for row in existing.values())  # duties no longer produced
+
+    def write(self, conn, postgres: bool, trials: int) -> RecomputeStats:
+        writer = _write_postgres if postgres else _write_generic
+        writer(conn, self.inserts, self.updates, self.history, self.stale)
+        _write_inputs(conn, self.new_inputs, self.changed_inputs, self.changed_digests, postgres)
+        stats = self.stats
+        stats.trials += trials
+        stats.inserted += len(self.inserts)
+        stats.updated += len(self.updates)
+        stats.deleted += len(self.stale)
+        stats.status_changes += len(self.history)
+        return stats
+
+
+def _encode_all(
+    facts: Facts, problems: Sequence[str], as_of: date, params: Params, base_extra, plain
+) -> list[tuple[Any, str]]:
+    """evaluate() and the stored text of each verdict; a note on every verdict when stored
+    facts had to be ignored."""
+    if problems:
+        encoder = VerdictEncoder({**base_extra, "fact_problems": list(problems)}, inputs=False)
+        note = " Ignored stored facts that are not valid: " + "; ".join(problems) + "."
+        out = []
+        for o in evaluate(facts, as_of, params):
+            o = dataclasses.replace(o, explanation=o.explanation + note)
+            out.append((o, encoder.encode(o)))
+        return out
+    encode = plain.encode
+    return [(o, encode(o)) for o in evaluate(facts, as_of, params)]
+
 
 def _recompute(where, reason: str, as_of: date, version: int, params: Params) -> RecomputeStats:
-    """Recompute the trials whose id satisfies ``where(column)``; 4 reads, <= 4 bulk writes."""
+    """Recompute the trials whose id satisfies ``where(column)`` from their records (registry
+    entries, imported and sponsor-entered facts): 5 reads, <= 5 bulk writes."""
     conn = db.session.connection()
     postgres = conn.dialect.name == "postgresql"
-    stats = RecomputeStats()
 
-    trial_query = sa.select(T.c.id, T.c.imported_facts).where(where(T.c.id)).order_by(T.c.id)
-    if postgres:  # recomputes of the same trial (an import, the daily job) queue up here
-        trial_query = trial_query.with_for_update(key_share=True)
-    trials = _rows(conn, trial_query)
+    trials = _rows(conn, _locked(sa.select(T.c.id, T.c.imported_facts), where, postgres))
     if not trials:
-        return stats
+        return RecomputeStats()
     entries: dict[int, list[dict[str, Any]]] = {}
     for trial_id, registry, registry_id, registered_on, results_posted_on in _rows(
         conn,
@@ -297,27 +428,18 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         sponsor.setdefault(trial_id, []).append(
             {"key": key, "value": value, "entered_by_label": label, "entered_at": entered_at}
         )
-    stored_inputs: dict[int, str] = dict(
-        _rows(
-            conn, sa.select(I.c.trial_id, sa.cast(I.c.inputs, sa.Text)).where(where(I.c.trial_id))
-        )
-    )
-    existing: dict[tuple[int, str], tuple[int, str, str]] = {
-        (r[1], r[2]): (r[0], r[3], r[4])
-        for r in _rows(
+    stored: dict[int, tuple[str, str | None, str | None]] = {
+        row[0]: row[1:]
+        for row in _rows(
             conn,
             sa.select(
-                O.c.id, O.c.trial_id, O.c.duty, O.c.status, sa.cast(O.c.verdict, sa.Text)
-            ).where(where(O.c.trial_id)),
+                I.c.trial_id, sa.cast(I.c.inputs, sa.Text), sa.cast(I.c.facts, sa.Text), I.c.digest
+            ).where(where(I.c.trial_id)),
         )
     }
+    existing = _existing(conn, where(O.c.trial_id))
 
-    now = utcnow()
-    inserts: list[tuple[Any, ...]] = []
-    updates: list[tuple[Any, ...]] = []
-    history: list[tuple[Any, ...]] = []
-    new_inputs: list[tuple[Any, ...]] = []
-    changed_inputs: list[tuple[Any, ...]] = []
+    batch = _Batch(reason, as_of, version)
     base_extra = {"params_version": version}
     plain = VerdictEncoder(base_extra, inputs=False)  # holds no per-trial state without inputs
     no_rows: list[dict[str, Any]] = []
@@ -325,50 +447,105 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         facts, problems = _facts(
             imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows)
         )
-        # The facts shown on the verdicts, once per trial (see ObligationInputs).
+        verdicts = _encode_all(facts, problems, as_of, params, base_extra, plain)
+        digest = verdicts_digest(text for _, text in verdicts)
+        # The facts shown on the verdicts and the facts they were worked out from, once per
+        # trial (see ObligationInputs).
         inputs_text = dumps(facts.inputs)
-        old_inputs = stored_inputs.get(trial_id)
-        if old_inputs is None:
-            new_inputs.append((trial_id, inputs_text, now))
-        elif old_inputs != inputs_text:
-            changed_inputs.append((trial_id, inputs_text, now))
-        if problems:
-            stats.fact_problems += 1
-            encoder = VerdictEncoder({**base_extra, "fact_problems": problems}, inputs=False)
-            note = " Ignored stored facts that are not valid: " + "; ".join(problems) + "."
-        else:
-            encoder = plain
-            note = ""
-        for o in evaluate(facts, as_of, params):
-            if note:
-                o = dataclasses.replace(o, explanation=o.explanation + note)
-            text = encoder.encode(o)
-            old = existing.pop((trial_id, o.id), None)
-            if old is None:
-                inserts.append(
-                    (trial_id, o.id, o.ruleset, o.status, o.due, o.days_overdue, text, version,
-                     as_of, now)
-                )  # fmt: skip
-                history.append((trial_id, o.id, None, o.status, as_of, now, reason))
-            elif old[2] != text:
-                updates.append(
-                    (old[0], o.ruleset, o.status, o.due, o.days_overdue, text, version, as_of, now)
-                )
-                if old[1] != o.status:
-                    history.append((trial_id, o.id, old[1], o.status, as_of, now, reason))
-            else:
-                stats.unchanged += 1
-    stale = [row[0] for row in existing.values()]  # duties the rules no longer produce
+        facts_text = dumps(facts_document(facts, problems))
+        old = stored.get(trial_id)
+        if old is None:
+            batch.new_inputs.append((trial_id, inputs_text, facts_text, digest, batch.now))
+        elif old != (inputs_text, facts_text, digest):
+            batch.changed_inputs.append((trial_id, inputs_text, facts_text, digest, batch.now))
+        batch.verdicts(trial_id, verdicts, existing.pop(trial_id, {}))
+        batch.stats.fact_problems += bool(problems)
+    return batch.write(conn, postgres, len(trials))
 
-    writer = _write_postgres if postgres else _write_generic
-    writer(conn, inserts, updates, history, stale)
-    _write_inputs(conn, new_inputs, changed_inputs, postgres)
-    stats.trials = len(trials)
-    stats.inserted = len(inserts)
-    stats.updated = len(updates)
-    stats.deleted = len(stale)
-    stats.status_changes = len(history)
+
+def _recompute_stored(
+    where, reason: str, as_of: date, version: int, params: Params
+) -> RecomputeStats:
+    """Recompute the trials whose id satisfies ``where(column)`` from the facts stored with
+    their verdicts (ObligationInputs.facts): the daily job.
+
+    A trial's facts change only in a transaction that also recomputes it from its records
+    (imports, sponsor entries, review decisions), so the stored facts are the current ones and
+    every trial is evaluated again from one row. Its verdicts' digest tells whether anything
+    changed; only then are its stored verdicts read and compared one by one. Trials without
+    usable stored facts (stored before revision 0006, or in an older FACTS_FORMAT) are
+    recomputed from their records instead.
+    """
+    conn = db.session.connection()
+    postgres = conn.dialect.name == "postgresql"
+    trials = _rows(conn, _locked(sa.select(T.c.id), where, postgres))
+    if not trials:
+        return RecomputeStats()
+    docs = {
+        trial_id: (doc, digest)
+        for trial_id, doc, digest in _rows(
+            conn, sa.select(I.c.trial_id, I.c.facts, I.c.digest).where(where(I.c.trial_id))
+        )
+    }
+    batch = _Batch(reason, as_of, version)
+    base_extra = {"params_version": version}
+    plain = VerdictEncoder(base_extra, inputs=False)
+    from_records: list[int] = []
+    changed: dict[int, tuple[list[tuple[Any, str]], str]] = {}
+    for (trial_id,) in trials:
+        doc, old_digest = docs.get(trial_id, (None, None))
+        if isinstance(doc, str):  # SQLite's JSON arrives parsed; be safe with text too
+            doc = json.loads(doc)
+        if not isinstance(doc, dict) or doc.get("format") != FACTS_FORMAT:
+            from_records.append(trial_id)
+            continue
+        try:
+            facts = Facts.from_dict(doc["facts"], doc["sources"])
+        except (FactsError, KeyError, TypeError):  # stored under older validation rules
+            from_records.append(trial_id)
+            continue
+        problems = doc.get("problems") or ()
+        verdicts = _encode_all(facts, problems, as_of, params, base_extra, plain)
+        digest = verdicts_digest(text for _, text in verdicts)
+        if digest == old_digest:
+            batch.stats.unchanged += len(verdicts)
+        else:
+            changed[trial_id] = (verdicts, digest)
+        batch.stats.fact_problems += bool(problems)
+    if changed:
+        ids = list(changed)
+        existing = _existing(conn, O.c.trial_id.in_(ids))
+        for trial_id, (verdicts, digest) in changed.items():
+            batch.verdicts(trial_id, verdicts, existing.pop(trial_id, {}))
+            batch.changed_digests.append((trial_id, digest))
+    stats = batch.write(conn, postgres, len(trials) - len(from_records))
+    if from_records:
+        ids = from_records
+        stats.add(_recompute(lambda col: col.in_(ids), reason, as_of, version, params))
     return stats
+
+
+def _locked(query: sa.Select, where, postgres: bool) -> sa.Select:
+    query = query.where(where(T.c.id)).order_by(T.c.id)
+    if postgres:  # recomputes of the same trial (an import, the daily job) queue up here
+        query = query.with_for_update(key_share=True)
+    return query
+
+
+def _existing(conn, condition) -> dict[int, dict[str, tuple[int, str, str]]]:
+    """Stored verdicts: trial id -> duty -> (row id, status, verdict text)."""
+    out: dict[int, dict[str, tuple[int, str, str]]] = {}
+    for row_id, trial_id, duty, status, text in _rows(
+        conn,
+        sa.select(O.c.id, O.c.trial_id, O.c.duty, O.c.status, sa.cast(O.c.verdict, sa.Text)).where(
+            condition
+        ),
+    ):
+        rows = out.get(trial_id)
+        if rows is None:
+            rows = out[trial_id] = {}
+        rows[duty] = (row_id, status, text)
+    return out
 
 
 def _rows(conn, statement) -> list[Any]:
@@ -443,7 +620,7 @@ def _write_postgres(conn, inserts, updates, history, stale) -> None:
             # COPY into a temporary table (not WAL-logged, emptied at commit), then one UPDATE
             cur.execute(
                 "CREATE TEMPORARY TABLE IF NOT EXISTS obligation_updates (id integer, "
-                "ruleset text, status text, due date, days_overdue integer, verdict text, "
+                "ruleset text, status text, due date, verdict text, "
                 "params_version integer, as_of date, computed_at timestamptz) "
                 "ON COMMIT DELETE ROWS"
             )
@@ -456,7 +633,7 @@ def _write_postgres(conn, inserts, updates, history, stale) -> None:
             cur.execute("ANALYZE obligation_updates")  # else the planner guesses a seq scan
             cur.execute(
                 "UPDATE obligations AS o SET ruleset = u.ruleset, status = u.status, "
-                "due = u.due, days_overdue = u.days_overdue, verdict = u.verdict::json, "
+                "due = u.due, verdict = u.verdict::json, "
                 "params_version = u.params_version, as_of = u.as_of, computed_at = u.computed_at "
                 "FROM obligation_updates AS u WHERE o.id = u.id"
             )
@@ -478,34 +655,61 @@ def _write_postgres(conn, inserts, updates, history, stale) -> None:
                     copy.write_row(row)
 
 
-def _write_inputs(conn, new_rows, changed_rows, postgres: bool) -> None:
-    """Store each trial's inputs: new rows in bulk, changed ones (facts changed) one by one."""
+def _write_inputs(conn, new_rows, changed_rows, changed_digests, postgres: bool) -> None:
+    """Store each trial's inputs, facts and digest: new rows in bulk, changed ones (facts
+    changed) one by one, and new digests (verdicts changed, facts did not)."""
+    columns = ("trial_id", "inputs", "facts", "digest", "computed_at")
     if postgres and new_rows:
         with conn.connection.driver_connection.cursor() as cur:
             with cur.copy(
-                "COPY obligation_inputs (trial_id, inputs, computed_at) FROM STDIN (FORMAT BINARY)"
+                f"COPY obligation_inputs ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                copy.set_types(("int4", "text", "timestamptz"))
+                copy.set_types(("int4", "text", "text", "text", "timestamptz"))
                 for row in new_rows:
                     copy.write_row(row)
     elif new_rows:
         conn.execute(
-            sa.insert(I).values(inputs=sa.bindparam("_inputs", type_=sa.Text)),
-            [{"trial_id": t, "_inputs": text, "computed_at": at} for t, text, at in new_rows],
+            sa.insert(I).values(
+                inputs=sa.bindparam("_inputs", type_=sa.Text),
+                facts=sa.bindparam("_facts", type_=sa.Text),
+            ),
+            [
+                {"trial_id": t, "_inputs": inputs, "_facts": facts, "digest": d, "computed_at": at}
+                for t, inputs, facts, d, at in new_rows
+            ],
         )
-    if postgres and changed_rows:
+    if postgres and (changed_rows or changed_digests):
         with conn.connection.driver_connection.cursor() as cur:
-            cur.executemany(
-                "UPDATE obligation_inputs SET inputs = %s::json, computed_at = %s "
-                "WHERE trial_id = %s",
-                [(text, at, t) for t, text, at in changed_rows],
-            )
-    elif changed_rows:
+            if changed_rows:
+                cur.executemany(
+                    "UPDATE obligation_inputs SET inputs = %s::json, facts = %s::json, "
+                    "digest = %s, computed_at = %s WHERE trial_id = %s",
+                    [(inputs, facts, d, at, t) for t, inputs, facts, d, at in changed_rows],
+                )
+            if changed_digests:
+                cur.executemany(
+                    "UPDATE obligation_inputs SET digest = %s WHERE trial_id = %s",
+                    [(d, t) for t, d in changed_digests],
+                )
+        return
+    if changed_rows:
         conn.execute(
             sa.update(I)
             .where(I.c.trial_id == sa.bindparam("_trial_id"))
-            .values(inputs=sa.bindparam("_inputs", type_=sa.Text)),
-            [{"_trial_id": t, "_inputs": text, "computed_at": at} for t, text, at in changed_rows],
+            .values(
+                inputs=sa.bindparam("_inputs", type_=sa.Text),
+                facts=sa.bindparam("_facts", type_=sa.Text),
+            ),
+            [
+                {"_trial_id": t, "_inputs": inputs, "_facts": facts, "digest": d,
+                 "computed_at": at}
+                for t, inputs, facts, d, at in changed_rows
+            ],
+        )  # fmt: skip
+    if changed_digests:
+        conn.execute(
+            sa.update(I).where(I.c.trial_id == sa.bindparam("_trial_id")),
+            [{"_trial_id": t, "digest": d} for t, d in changed_digests],
         )
 
 
@@ -514,8 +718,8 @@ def _write_generic(conn, inserts, updates, history, stale) -> None:
     if stale:
         conn.execute(sa.delete(O).where(O.c.id.in_(stale)))
     if updates:
-        names = ("_id", "ruleset", "status", "due", "days_overdue", "_verdict", "params_version",
-                 "as_of", "computed_at")  # fmt: skip
+        names = ("_id", "ruleset", "status", "due", "_verdict", "params_version", "as_of",
+                 "computed_at")  # fmt: skip
         statement = (
             sa.update(O)
             .where(O.c.id == sa.bindparam("_id"))

@@ -271,18 +271,17 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
                 Obligation.ruleset,
                 Obligation.status,
                 Obligation.due,
-                Obligation.days_overdue,
                 met_on.label("met_on"),
                 deferred.label("deferred_until"),
             )
             .where(Obligation.trial_id.in_(chunk))
             .order_by(Obligation.trial_id, Obligation.duty)
         ):
-            status, days = row.status, row.days_overdue or 0
+            status, days = row.status, 0
             if status in OPEN_STILL and row.due is not None and row.due < as_of:
                 status = "overdue"  # the due date passed since the verdict was computed
             if status == "overdue" and row.due is not None:
-                days = max(days, (as_of - row.due).days)
+                days = max(0, (as_of - row.due).days)  # counted on the report's date
             obligations.append(
                 ObligationRow(
                     row.trial_id,

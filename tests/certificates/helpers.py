@@ -22,11 +22,11 @@ def obligation(
     status: str = "overdue",
     due: date | None = None,
     ruleset: str = "uk-2026",
-    days_overdue: int = 0,
     **verdict,
 ) -> Obligation:
     """An Obligation row as the recompute stores it: the verdict without its inputs, which go
-    once per trial into ObligationInputs."""
+    once per trial into ObligationInputs, and without day counts (worked out from ``due`` when
+    shown: an overdue row made with the default due date is 5 days overdue)."""
     due = due if due is not None else today() - timedelta(days=5)
     if db.session.get(ObligationInputs, t.id) is None:
         db.session.add(ObligationInputs(trial_id=t.id, inputs=INPUTS))
@@ -36,7 +36,6 @@ def obligation(
         ruleset=ruleset,
         status=status,
         due=due,
-        days_overdue=days_overdue,
         verdict={
             "id": duty,
             "title": f"{duty} duty",

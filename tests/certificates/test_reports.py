@@ -39,7 +39,7 @@ def history(t, duty: str, *changes: tuple[date, str]) -> None:
 def portfolio(org):
     start = today() - timedelta(days=120)
     late = trial(title="Late results trial", owner=org, registry_id="NCT10000001")
-    obligation(late, "UK-RES", "overdue", due=today() - timedelta(days=40), days_overdue=40)
+    obligation(late, "UK-RES", "overdue", due=today() - timedelta(days=40))
     obligation(late, "UK-REG", "met", due=date(2026, 5, 1))
     history(late, "UK-RES", (start, "upcoming"), (start + timedelta(days=30), "due_soon"),
             (today() - timedelta(days=40), "overdue"))  # fmt: skip

@@ -59,17 +59,23 @@ def test_the_daily_job_in_a_real_worker_moves_statuses_with_the_date(app, run_jo
         count + 1
     )
     assert [c.trial_id for c in newly_changed(d("2027-04-06"))] == [ids[4]]
-    assert obligations(ids[0])["UK-END"].days_overdue == 5
+    # nothing else was rewritten: the verdicts hold no day counts, which are worked out when shown
+    assert obligations(ids[0])["UK-END"].as_of == d("2027-04-05")
+    assert obligations(ids[0])["UK-END"].days_overdue_on(d("2027-04-06")) == 5
 
 
 def test_recompute_all_in_chunks_and_over_an_id_range(app):
     ids = trials(5)
     result = recompute_everything("2027-04-05", chunk=2)
     assert (result["trials"], result["status_changes"]) == (5, 5)
-    result = recompute_everything("2027-05-10", after_id=ids[1], last_id=ids[3])
-    assert result["trials"] == 2
-    assert obligations(ids[4])["UK-END"].as_of == d("2027-04-05")  # outside the range
-    assert obligations(ids[2])["UK-END"].as_of == d("2027-05-10")
+    # the next day: every trial is evaluated again, only the one whose status moved is written
+    result = recompute_everything("2027-04-06", chunk=2)
+    assert (result["trials"], result["status_changes"], result["updated"]) == (5, 1, 1)
+    result = recompute_everything("2027-02-10", after_id=ids[1], last_id=ids[3])
+    assert (result["trials"], result["status_changes"]) == (2, 2)
+    assert obligations(ids[4])["UK-END"].status == "overdue"  # outside the range
+    assert obligations(ids[2])["UK-END"].status == "upcoming"
+    assert obligations(ids[2])["UK-END"].as_of == d("2027-02-10")
 
 
 def test_the_command_runs_it_in_process_or_enqueues_it(app, run_jobs):

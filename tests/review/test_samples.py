@@ -22,7 +22,6 @@ def _obligation(trial_id: int, duty: str, status: str) -> None:
             ruleset="uk-2026",
             status=status,
             due=date(2026, 8, 1),
-            days_overdue=0,
             verdict={"title": duty},
             as_of=date(2026, 11, 21),
         )

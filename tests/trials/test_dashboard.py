@@ -40,7 +40,7 @@ def test_dashboard_counts_lists_and_filters_the_organisations_trials(browser):
     org = OrganisationFactory()
     other = OrganisationFactory()
     late = trial(title="Late trial", owner=org)
-    obligation(late, "UK-RES", "overdue", days_overdue=5)
+    obligation(late, "UK-RES", "overdue")
     obligation(late, "UK-REG", "met", due=date(2026, 6, 1))
     soon = trial(title="Soon trial", owner=org)
     obligation(soon, "UK-END", "due_soon", due=today() + timedelta(days=10))
@@ -86,7 +86,7 @@ def test_csv_export_neutralises_spreadsheet_formulas(browser):
 def test_the_trial_page_explains_each_verdict(browser):
     org = OrganisationFactory()
     t = trial(title="Explained trial", owner=org)
-    obligation(t, "UK-RES", "overdue", days_overdue=5)
+    obligation(t, "UK-RES", "overdue")
     user = member("sponsor", org)
     browser.login(user.email, PASSWORD)
     html = browser.get(f"/trials/{t.id}").get_data(as_text=True)
