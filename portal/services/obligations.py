@@ -472,57 +472,84 @@ def _recompute_stored(
     A trial's facts change only in a transaction that also recomputes it from its records
     (imports, sponsor entries, review decisions), so the stored facts are the current ones and
     every trial is evaluated again from one row. Its verdicts' digest tells whether anything
-    changed; only then are its stored verdicts read and compared one by one. Trials without
-    usable stored facts (stored before revision 0006, or in an older FACTS_FORMAT) are
-    recomputed from their records instead.
+    changed. Only then is the trial locked (as every recompute locks it) and its stored facts
+    read again: a recompute from an import that committed meanwhile is seen and not undone.
+    Its stored verdicts are then compared one by one. Trials without usable stored facts
+    (stored before revision 0006, or in an older FACTS_FORMAT) are recomputed from their
+    records instead.
     """
     conn = db.session.connection()
     postgres = conn.dialect.name == "postgresql"
-    trials = _rows(conn, _locked(sa.select(T.c.id), where, postgres))
-    if not trials:
+    rows = _rows(
+        conn,
+        sa.select(T.c.id, I.c.facts, I.c.digest)
+        .select_from(T.outerjoin(I, I.c.trial_id == T.c.id))
+        .where(where(T.c.id))
+        .order_by(T.c.id),
+    )
+    if not rows:
         return RecomputeStats()
-    docs = {
-        trial_id: (doc, digest)
-        for trial_id, doc, digest in _rows(
-            conn, sa.select(I.c.trial_id, I.c.facts, I.c.digest).where(where(I.c.trial_id))
-        )
-    }
     batch = _Batch(reason, as_of, version)
-    base_extra = {"params_version": version}
-    plain = VerdictEncoder(base_extra, inputs=False)
+    evaluator = _StoredEvaluator(as_of, version, params)
     from_records: list[int] = []
-    changed: dict[int, tuple[list[tuple[Any, str]], str]] = {}
-    for (trial_id,) in trials:
-        doc, old_digest = docs.get(trial_id, (None, None))
-        if isinstance(doc, str):  # SQLite's JSON arrives parsed; be safe with text too
+    changed: list[int] = []
+    for trial_id, doc, old_digest in rows:
+        verdicts = evaluator.verdicts(doc)
+        if verdicts is None:
+            from_records.append(trial_id)
+        elif verdicts_digest(text for _, text in verdicts) == old_digest:
+            batch.stats.unchanged += len(verdicts)
+            batch.stats.fact_problems += evaluator.problems
+        else:
+            changed.append(trial_id)
+    trials = len(rows) - len(from_records)
+    if changed:
+        # Lock, then read again in a new statement (it sees what committed while we waited).
+        locked = [r[0] for r in _rows(conn, _locked(sa.select(T.c.id), _in(changed), postgres))]
+        trials -= len(changed) - len(locked)  # gone meanwhile (merged into another trial)
+        docs = dict(_rows(conn, sa.select(I.c.trial_id, I.c.facts).where(I.c.trial_id.in_(locked))))
+        existing = _existing(conn, O.c.trial_id.in_(locked))
+        for trial_id in locked:
+            verdicts = evaluator.verdicts(docs.get(trial_id))
+            if verdicts is None:  # the stored facts went away meanwhile
+                from_records.append(trial_id)
+                trials -= 1
+                continue
+            batch.stats.fact_problems += evaluator.problems
+            batch.verdicts(trial_id, verdicts, existing.pop(trial_id, {}))
+            batch.changed_digests.append((trial_id, verdicts_digest(text for _, text in verdicts)))
+    stats = batch.write(conn, postgres, trials)
+    if from_records:
+        stats.add(_recompute(_in(from_records), reason, as_of, version, params))
+    return stats
+
+
+class _StoredEvaluator:
+    """Verdicts (with their stored texts) from a stored facts document; None when it cannot be
+    used. ``problems`` tells whether the last document named ignored facts."""
+
+    def __init__(self, as_of: date, version: int, params: Params) -> None:
+        self.as_of, self.params = as_of, params
+        self.base_extra = {"params_version": version}
+        self.plain = VerdictEncoder(self.base_extra, inputs=False)
+        self.problems = False
+
+    def verdicts(self, doc: Any) -> list[tuple[Any, str]] | None:
+        if isinstance(doc, str):  # JSON that the driver did not parse
             doc = json.loads(doc)
         if not isinstance(doc, dict) or doc.get("format") != FACTS_FORMAT:
-            from_records.append(trial_id)
-            continue
+            return None
         try:
             facts = Facts.from_dict(doc["facts"], doc["sources"])
         except (FactsError, KeyError, TypeError):  # stored under older validation rules
-            from_records.append(trial_id)
-            continue
+            return None
         problems = doc.get("problems") or ()
-        verdicts = _encode_all(facts, problems, as_of, params, base_extra, plain)
-        digest = verdicts_digest(text for _, text in verdicts)
-        if digest == old_digest:
-            batch.stats.unchanged += len(verdicts)
-        else:
-            changed[trial_id] = (verdicts, digest)
-        batch.stats.fact_problems += bool(problems)
-    if changed:
-        ids = list(changed)
-        existing = _existing(conn, O.c.trial_id.in_(ids))
-        for trial_id, (verdicts, digest) in changed.items():
-            batch.verdicts(trial_id, verdicts, existing.pop(trial_id, {}))
-            batch.changed_digests.append((trial_id, digest))
-    stats = batch.write(conn, postgres, len(trials) - len(from_records))
-    if from_records:
-        ids = from_records
-        stats.add(_recompute(lambda col: col.in_(ids), reason, as_of, version, params))
-    return stats
+        self.problems = bool(problems)
+        return _encode_all(facts, problems, self.as_of, self.params, self.base_extra, self.plain)
+
+
+def _in(ids: list[int]):
+    return lambda col: col.in_(ids)
 
 
 def _locked(query: sa.Select, where, postgres: bool) -> sa.Select:

@@ -5,9 +5,13 @@ the trial's records gives, and fall back to the records when the stored facts ca
 from __future__ import annotations
 
 import json
+import os
 import random
+import threading
+import time
 from datetime import date, timedelta
 
+import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
@@ -20,7 +24,7 @@ from portal.services.obligations import (
     recompute_for_trials,
     verdicts_digest,
 )
-from tests.obligations.helpers import d, make_trial
+from tests.obligations.helpers import d, make_trial, set_sponsor_fact
 from tests.obligations.test_encode import random_facts
 from workers.obligations import recompute_everything
 
@@ -188,3 +192,67 @@ def test_a_stored_verdict_stays_the_same_from_day_to_day_until_its_status_moves(
                 assert encoder.encode(o) == encoder.encode(n), (duty, o.explanation)
     assert same_days > 3000
     assert verdicts_digest(["a", "b"]) != verdicts_digest(["ab"])
+
+
+@pytest.mark.skipif(not os.environ.get("TEST_DATABASE_URL"), reason="needs two PostgreSQL sessions")
+def test_an_import_committing_during_the_daily_job_is_not_undone(app):
+    """The daily job reads a trial's stored facts without a lock. If an import changes them
+    meanwhile, the job, which must then lock the trial to write, waits for the import, reads
+    the facts again and works from the new ones, not the ones it read first."""
+    trial = make_trial(IMPORTED, [], {"application_submitted_on": "2026-05-01",
+                                      "approved_on": "2026-06-01",
+                                      "end_of_trial_on": "2027-01-31"})  # fmt: skip
+    trial_id = trial.id
+    recompute_for_trials([trial_id], reason="import", as_of=d("2027-02-01"))
+    db.session.commit()
+    assert _rows()[(trial_id, "UK-END")][0] == "upcoming"
+    importing, release = threading.Event(), threading.Event()
+    failures: list[BaseException] = []
+
+    def sponsor_enters_the_notification() -> None:
+        with app.app_context():
+            try:
+                set_sponsor_fact(trial_id, "end_of_trial_notified_on", "2027-03-01", commit=False)
+                recompute_for_trials([trial_id], reason="sponsor_fact", as_of=d("2027-05-10"))
+                importing.set()  # facts and verdicts written, trial locked, not committed
+                release.wait(30)
+                db.session.commit()
+            except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+                failures.append(exc)
+                importing.set()
+            finally:
+                db.session.remove()
+
+    def daily_job() -> None:
+        with app.app_context():
+            try:
+                recompute_everything("2027-05-10")
+            except BaseException as exc:  # noqa: BLE001
+                failures.append(exc)
+            finally:
+                db.session.remove()
+
+    writer = threading.Thread(target=sponsor_enters_the_notification)
+    writer.start()
+    assert importing.wait(30)
+    job = threading.Thread(target=daily_job)
+    job.start()
+    # the job read the old facts (UK-END overdue by then) and now waits for the trial's lock
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        waiting = db.session.execute(
+            sa.text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'")
+        ).scalar()
+        db.session.rollback()
+        if waiting:
+            break
+        time.sleep(0.05)
+    assert waiting, "the daily job never waited for the import's lock"
+    release.set()
+    writer.join(30)
+    job.join(60)
+    assert not failures, failures
+    rows = _rows()
+    assert rows[(trial_id, "UK-END")][0] == "met"  # the notification counts: not undone
+    again = recompute_everything("2027-05-10", from_records=True)
+    assert (again["inserted"], again["updated"], again["deleted"]) == (0, 0, 0)
