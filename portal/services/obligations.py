@@ -519,7 +519,9 @@ def _recompute_stored(
             batch.verdicts(trial_id, verdicts, existing.pop(trial_id, {}))
             batch.changed_digests.append((trial_id, verdicts_digest(text for _, text in verdicts)))
     stats = batch.write(conn, postgres, trials)
-    if from_records:
+    if len(from_records) == len(rows):  # none computed yet (the first computation): by range
+        stats.add(_recompute(where, reason, as_of, version, params))
+    elif from_records:
         stats.add(_recompute(_in(from_records), reason, as_of, version, params))
     return stats
 
