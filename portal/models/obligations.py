@@ -65,8 +65,10 @@ class Obligation(db.Model):
     """The current verdict on one duty of one trial.
 
     ``verdict`` is the engine's JSON for the verdict (``portal.rules.Obligation.to_json()``)
-    without its ``inputs``, which live once per trial in :class:`ObligationInputs`; use
-    :attr:`inputs` or :meth:`full_verdict` to read them together.
+    without its ``inputs``, which live once per trial in :class:`ObligationInputs`, and without
+    its day counts, which change every day (:meth:`days_overdue_on`, :meth:`days_remaining_on`);
+    :meth:`full_verdict` puts them together again. ``as_of`` is the day the stored verdict was
+    last worked out differently: the daily recompute leaves an unchanged verdict alone.
     """
 
     __tablename__ = "obligations"

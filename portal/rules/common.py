@@ -19,7 +19,7 @@ from .model import (
     UPCOMING,
     WAIVED,
     Obligation,
-    ObligationBuilder,
+    new_obligation,
 )
 from .params import Params
 
@@ -54,53 +54,56 @@ def emit(
     if estimated:
         assumptions.append(ESTIMATED)
         explanation += ESTIMATED_NOTE
-    obj = ObligationBuilder(
-        duty,
-        ruleset,
-        p.version,
-        title,
-        status,
-        due,
-        trigger,
-        days_overdue,
-        days_remaining,
-        explanation,
-        inputs,
-        assumptions,
-        source,
-        estimated,
-        missing,
-        deferred_until,
-        met_on,
+    return new_obligation(  # see model.new_obligation
+        Obligation,
+        (
+            duty,
+            ruleset,
+            p.version,
+            title,
+            status,
+            due,
+            trigger,
+            days_overdue,
+            days_remaining,
+            explanation,
+            inputs,
+            assumptions,
+            source,
+            estimated,
+            missing,
+            deferred_until,
+            met_on,
+        ),
     )
-    obj.__class__ = Obligation  # see model.ObligationBuilder: a frozen Obligation, built fast
-    return obj  # type: ignore[return-value]
+
+
+# Per rule set: (duty, title, source) of each of its duties, for not_applicable_all.
+_NA_PARTS = {
+    ruleset: tuple((duty, DUTIES[duty][1], DUTIES[duty][2]) for duty in duties)
+    for ruleset, duties in RULESET_DUTIES.items()
+}
 
 
 def not_applicable_all(ruleset: str, f: Facts, p: Params, reason: str) -> list[Obligation]:
     """Every duty of `ruleset` as `not_applicable` with the same reason."""
-    out = []
     version, inputs = p.version, f.duty_inputs  # type: ignore[attr-defined]
-    for duty in RULESET_DUTIES[ruleset]:
-        _, title, source, _ = DUTIES[duty]
-        obj = ObligationBuilder(
+    return [
+        new_obligation(Obligation, (
             duty, ruleset, version, title, NOT_APPLICABLE, None, None, 0, None, reason,
             inputs[duty], [], source, False, [], None, None,
-        )  # fmt: skip
-        obj.__class__ = Obligation
-        out.append(obj)
-    return out  # type: ignore[return-value]
+        ))
+        for duty, title, source in _NA_PARTS[ruleset]
+    ]  # fmt: skip
 
 
 def not_applicable(duty: str, f: Facts, p: Params, reason: str) -> Obligation:
     """A `not_applicable` verdict with its reason."""
     ruleset, title, source, _ = DUTIES[duty]
-    obj = ObligationBuilder(
+    return new_obligation(Obligation, (
         duty, ruleset, p.version, title, NOT_APPLICABLE, None, None, 0, None, reason,
         f.duty_inputs[duty], [], source, False, [], None, None,  # type: ignore[attr-defined]
-    )  # fmt: skip
-    obj.__class__ = Obligation
-    return obj  # type: ignore[return-value]
+    ))  # fmt: skip
 
 
 def data_needed(
@@ -193,13 +196,11 @@ def settle(
         assumptions.append(ESTIMATED)
         text += ESTIMATED_NOTE
     ruleset, title, source, _ = DUTIES[duty]
-    obj = ObligationBuilder(
+    return new_obligation(Obligation, (  # see model.new_obligation
         duty, ruleset, p.version, title, status, due, trigger, over, left, text,
         f.duty_inputs[duty], assumptions, source, estimated, missing,  # type: ignore[attr-defined]
         due if deferred else None, met_on,
-    )  # fmt: skip
-    obj.__class__ = Obligation  # see model.ObligationBuilder
-    return obj  # type: ignore[return-value]
+    ))  # fmt: skip
 
 
 def uk_deferral(

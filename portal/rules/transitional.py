@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from datetime import date
 
 from .common import ESTIMATED, not_applicable
@@ -78,6 +77,6 @@ def flag_estimated(o: Obligation) -> Obligation:
     if o.estimated:
         return o
     note = " Estimated: whether the old or new rules apply was read from a month-only date."
-    return replace(
-        o, estimated=True, assumptions=[*o.assumptions, ESTIMATED], explanation=o.explanation + note
+    return o._replace(
+        estimated=True, assumptions=[*o.assumptions, ESTIMATED], explanation=o.explanation + note
     )

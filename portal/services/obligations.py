@@ -390,7 +390,7 @@ def _encode_all(
         note = " Ignored stored facts that are not valid: " + "; ".join(problems) + "."
         out = []
         for o in evaluate(facts, as_of, params):
-            o = dataclasses.replace(o, explanation=o.explanation + note)
+            o = o._replace(explanation=o.explanation + note)
             out.append((o, encoder.encode(o)))
         return out
     encode = plain.encode
