@@ -89,7 +89,6 @@ def load(db, n: int, org_id: int, rng: random.Random) -> None:
                     "ruleset": ruleset,
                     "status": status,
                     "due": due,
-                    "days_overdue": max(0, (today - due).days) if status == "overdue" else 0,
                     "verdict": {
                         "id": duty,
                         "title": duty,

@@ -158,7 +158,6 @@ def populate(db, org_id: int, n: int, as_of: date, seed: int = 7) -> list[int]:
                     "ruleset": ruleset,
                     "status": status,
                     "due": due,
-                    "days_overdue": (as_of - due).days if status == "overdue" else 0,
                     "verdict": verdict(duty, title, status, due),
                     "params_version": 0,
                     "as_of": as_of,

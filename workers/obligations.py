@@ -327,7 +327,7 @@ def recompute_everything(
         message=f"{stats.trials:,} trials recomputed ({stats.status_changes:,} status changes)",
     )
     if after_id == 0 and last_id is None:
-        _supersede_waiting_jobs(started_at, background_job_id, as_of)
+        _supersede_waiting_jobs(started_at, background_job_id, as_of, from_records)
     db.session.commit()
     log.info("obligations recomputed: %s", result)
     return result
@@ -346,19 +346,34 @@ def _new_job(reason: str, as_of: date) -> str:
     return job.id
 
 
-def _supersede_waiting_jobs(started_at, job_id: str | None, as_of: date) -> None:
+def _supersede_waiting_jobs(
+    started_at, job_id: str | None, as_of: date, from_records: bool | None = None
+) -> None:
     """A full recompute does what older recomputes still waiting would do: mark them done, so
-    that a recompute whose enqueueing failed (Redis down) does not show as waiting forever."""
+    that a recompute whose enqueueing failed (Redis down) does not show as waiting forever. One
+    from the stored facts does not do what a waiting ``from_records`` recompute would."""
     from portal.services.obligations import RECOMPUTE_JOB_KIND
 
+    if from_records is None:  # the shared job's parts: as its BackgroundJob was asked
+        current = db.session.get(BackgroundJob, job_id) if job_id else None
+        from_records = bool(((current.params if current else None) or {}).get("from_records"))
+    waiting = [
+        row.id
+        for row in db.session.execute(
+            sa.select(BackgroundJob.id, BackgroundJob.params).where(
+                BackgroundJob.kind == RECOMPUTE_JOB_KIND,
+                BackgroundJob.status == "queued",
+                BackgroundJob.created_at < started_at,
+                BackgroundJob.id != (job_id or ""),
+            )
+        )
+        if from_records or not (row.params or {}).get("from_records")
+    ]
+    if not waiting:
+        return
     db.session.execute(
         sa.update(BackgroundJob)
-        .where(
-            BackgroundJob.kind == RECOMPUTE_JOB_KIND,
-            BackgroundJob.status == "queued",
-            BackgroundJob.created_at < started_at,
-            BackgroundJob.id != (job_id or ""),
-        )
+        .where(BackgroundJob.id.in_(waiting))
         .values(
             status="finished",
             progress=100,

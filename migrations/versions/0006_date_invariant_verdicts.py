@@ -43,6 +43,8 @@ def downgrade():
         batch_op.add_column(
             sa.Column("days_overdue", sa.Integer(), nullable=False, server_default="0")
         )
+    with op.batch_alter_table("obligations", schema=None) as batch_op:  # as 0002 made it
+        batch_op.alter_column("days_overdue", server_default=None)
     with op.batch_alter_table("obligation_inputs", schema=None) as batch_op:
         batch_op.drop_column("digest")
         batch_op.drop_column("facts")

@@ -51,9 +51,9 @@ class ObligationInputs(db.Model):
     inputs: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     # The validated facts the verdicts were worked out from, as Facts.from_dict reads them:
     # {"format", "facts", "sources", "problems"} (portal.services.obligations.facts_document).
-    # Facts change only through imports, sponsor entries and review decisions, each of which
-    # recomputes the trial in its own transaction, so the daily recompute can evaluate every
-    # trial from this row alone. None for rows stored before revision 0006.
+    # Facts change only where the trial is recomputed from its records in the same transaction
+    # (imports; sponsor_facts.set_facts for every fact recorded on a page), so the daily
+    # recompute can evaluate every trial from this row alone. None for rows stored before 0006.
     facts: Mapped[dict[str, Any] | None] = mapped_column(sa.JSON)
     # A digest of the trial's stored verdict texts (portal.services.obligations.verdicts_digest):
     # a recompute whose verdicts give the same digest has nothing to write for the trial.
@@ -129,10 +129,11 @@ class Obligation(db.Model):
         return 0
 
     def days_remaining_on(self, day: date) -> int | None:
-        """Days until due on ``day`` while the duty is open (upcoming, due soon, deferred)."""
-        if self.due is None or self.status not in OPEN_STATUSES:
+        """Days until due on ``day`` while the duty is open (upcoming, due soon, deferred); None
+        once the due date has passed (the next recompute makes such a duty overdue)."""
+        if self.due is None or self.status not in OPEN_STATUSES or self.due < day:
             return None
-        return max(0, (self.due - day).days)
+        return (self.due - day).days
 
     @property
     def days_overdue(self) -> int:
@@ -145,9 +146,9 @@ class Obligation(db.Model):
         return self.days_remaining_on(today())
 
     def full_verdict(self, as_of: date | None = None) -> dict[str, Any]:
-        """The verdict as the engine gives it on ``as_of`` (default: the day it was stored),
-        inputs and day counts included."""
-        day = as_of or self.as_of
+        """The verdict with its inputs and its day counts on ``as_of`` (default today): what the
+        engine gives on that day while the stored status still holds."""
+        day = as_of or today()
         return {
             **(self.verdict or {}),
             "days_overdue": self.days_overdue_on(day),

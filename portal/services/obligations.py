@@ -43,6 +43,7 @@ import hashlib
 import json
 import logging
 import re
+import zlib
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -292,9 +293,11 @@ def latest_recompute_job() -> BackgroundJob | None:
 # --- the recompute ------------------------------------------------------------------------------
 
 # The form of ObligationInputs.facts; a stored document of another form is not read (the trial's
-# facts are rebuilt from its records instead), so changing how facts are built or stored means
-# raising this number.
-FACTS_FORMAT = 1
+# facts are rebuilt from its records instead). It changes by itself with the rules' vocabulary of
+# facts (FACT_KEYS); raise FACTS_BUILD whenever portal.trials.facts.build_facts changes how it
+# reads records or sponsor entries.
+FACTS_BUILD = 1
+FACTS_FORMAT = f"{FACTS_BUILD}:{zlib.crc32(' '.join(FACT_KEYS).encode()):08x}"
 
 
 def facts_document(facts: Facts, problems: Sequence[str]) -> dict[str, Any]:

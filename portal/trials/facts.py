@@ -54,6 +54,10 @@ def build_facts(
 ) -> tuple[dict[str, Any], dict[str, str]]:
     """Return (facts, sources) for ``portal.rules.Facts.from_dict``.
 
+    A change to what this returns for the same rows must raise
+    ``portal.services.obligations.FACTS_BUILD``: the daily recompute works from facts stored by
+    earlier calls, and reads the records again only for documents of another format.
+
     ``entries``: dicts with registry, registry_id, registered_on, results_posted_on (dates/None).
     ``sponsor_facts``: current rows as dicts with key, value, entered_by_label, entered_at.
     """

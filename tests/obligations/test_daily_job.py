@@ -225,3 +225,24 @@ def test_a_recompute_whose_parts_cannot_be_queued_says_so(app, run_jobs, monkeyp
     job = db.session.get(BackgroundJob, job_id)
     assert job.status == "failed" and "Connection refused" in job.error
     assert job.finished_at is not None
+
+
+def test_a_recompute_left_waiting_is_done_by_the_next_full_run_unless_it_was_from_records(app):
+    """A recompute whose enqueueing failed (Redis down) waits as "queued"; the next full run
+    does its work and closes it, but a run from the stored facts does not do what a waiting
+    ``--from-records`` run asked for, so that one stays waiting."""
+    trials(2)
+    plain = BackgroundJob(kind="obligations.recompute", params={"reason": "daily"})
+    rebuild = BackgroundJob(
+        kind="obligations.recompute", params={"reason": "daily", "from_records": True}
+    )
+    db.session.add_all([plain, rebuild])
+    db.session.commit()
+    plain_id, rebuild_id = plain.id, rebuild.id
+    recompute_everything("2027-04-05")
+    db.session.expire_all()
+    assert db.session.get(BackgroundJob, plain_id).status == "finished"
+    assert db.session.get(BackgroundJob, rebuild_id).status == "queued"
+    recompute_everything("2027-04-05", from_records=True)
+    db.session.expire_all()
+    assert db.session.get(BackgroundJob, rebuild_id).status == "finished"

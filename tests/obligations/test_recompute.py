@@ -108,7 +108,8 @@ def test_moving_as_of_forward_moves_upcoming_to_due_soon_to_overdue(trial):
     db.session.expire_all()
     end = obligations(trial.id)["UK-END"]
     assert (end.status, end.days_overdue_on(d("2027-05-10"))) == ("overdue", 9)
-    assert end.full_verdict()["days_overdue"] == 9  # as of the day it was worked out
+    assert end.full_verdict(d("2027-05-10"))["days_overdue"] == 9
+    assert end.full_verdict(d("2027-05-12"))["days_overdue"] == 11
     steps = [(c.old_status, c.new_status, c.changed_on) for c in history(trial.id, "UK-END")]
     assert steps == [
         (None, "upcoming", d("2027-02-01")),
@@ -259,7 +260,7 @@ def test_a_stored_verdict_with_its_inputs_is_exactly_the_engine_verdict(trial, a
         )
     )  # fmt: skip
     expected = {o.id: {**o.to_json(), "params_version": 0} for o in evaluate(facts, d(as_of))}
-    stored = {duty: ob.full_verdict() for duty, ob in obligations(trial.id).items()}
+    stored = {duty: ob.full_verdict(d(as_of)) for duty, ob in obligations(trial.id).items()}
     assert stored == expected
     # and each verdict shows only the facts its duty reads, not the trial's whole set
     assert stored["US-REG"]["inputs"] != stored["UK-PART"]["inputs"]

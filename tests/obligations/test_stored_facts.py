@@ -112,7 +112,7 @@ def test_trials_without_usable_stored_facts_are_recomputed_from_their_records(ap
     db.session.execute(
         sa.update(ObligationInputs)
         .where(ObligationInputs.trial_id == ids[1])
-        .values(facts={"format": FACTS_FORMAT - 1, "facts": {}})
+        .values(facts={"format": "0:older", "facts": {}})
     )
     db.session.execute(
         sa.update(ObligationInputs)
