@@ -62,3 +62,64 @@ def test_upgrade_from_empty_and_downgrade_to_empty(tmp_path: Path, redis_url: st
             upgrade()  # and up again: the downgrade left nothing behind that blocks it
             db.session.remove()
             db.engine.dispose()
+
+
+def test_verdicts_stored_before_0006_are_rewritten_by_the_next_daily_recompute(
+    tmp_path: Path, redis_url: str
+):
+    """A deployment upgraded from 0005 keeps its verdicts (with their day counts) until the next
+    daily recompute, which finds no stored facts, reads the trial's records, stores its facts
+    and rewrites the verdicts in the new form."""
+    with scratch_database(tmp_path) as url:
+        app = create_app(env=make_env(url, redis_url, tmp_path))
+        with app.app_context():
+            from portal.extensions import db
+
+            upgrade(revision="0005")
+            imported = (
+                '{"study_type": {"value": "interventional", "registry": "ClinicalTrials.gov", '
+                '"record": "NCT01000001", "imported_at": "2026-11-01T09:00:00+00:00"}, '
+                '"countries": {"value": ["United Kingdom"], "registry": "ClinicalTrials.gov", '
+                '"record": "NCT01000001", "imported_at": "2026-11-01T09:00:00+00:00"}}'
+            )
+            with db.engine.begin() as conn:
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO trials (id, title, uk_site, imported_facts, sponsor_entered,"
+                        " created_at, updated_at) VALUES (1, 'A trial', true, :facts, false,"
+                        " :now, :now)"
+                    ),
+                    {"facts": imported, "now": "2026-11-01 09:00:00+00:00"},
+                )
+                conn.execute(
+                    sa.text(
+                        "INSERT INTO obligations (trial_id, duty, ruleset, status, due,"
+                        " days_overdue, verdict, params_version, as_of, computed_at) VALUES"
+                        " (1, 'UK-REG', 'uk-2026', 'overdue', '2026-08-02', 30, :verdict, 0,"
+                        " '2026-09-01', '2026-09-01 02:15:00+00:00')"
+                    ),
+                    {
+                        "verdict": '{"id": "UK-REG", "status": "overdue", "days_overdue": 30, '
+                        '"days_remaining": null, "explanation": "Not done as of 1 September '
+                        '2026: 30 days overdue."}'
+                    },
+                )
+            upgrade()
+            columns = {c["name"] for c in sa.inspect(db.engine).get_columns("obligations")}
+            assert "days_overdue" not in columns
+
+            from portal.models import Obligation, ObligationInputs
+            from portal.services.obligations import FACTS_FORMAT
+            from workers.obligations import recompute_everything
+
+            result = recompute_everything("2026-11-21")
+            assert (result["trials"], result["updated"], result["inserted"]) == (1, 1, 9)
+            rows = {o.duty: o for o in db.session.execute(sa.select(Obligation)).scalars()}
+            assert len(rows) == 10
+            reg = rows["UK-REG"]
+            assert "days_overdue" not in reg.verdict and "as of" not in reg.verdict["explanation"]
+            assert db.session.get(ObligationInputs, 1).facts["format"] == FACTS_FORMAT
+            again = recompute_everything("2026-11-22")  # from the stored facts now
+            assert (again["inserted"], again["deleted"]) == (0, 0)
+            db.session.remove()
+            db.engine.dispose()
