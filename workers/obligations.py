@@ -230,14 +230,7 @@ def finish_recompute(
         db.session.commit()
         return {"failed": errors}
     result = {"as_of": as_of_iso, "parts": len(part_ids), "seconds": seconds, **stats.as_dict()}
-    _set_job(
-        background_job_id,
-        status="finished",
-        progress=100,
-        finished_at=utcnow(),
-        result=result,
-        message=f"{stats.trials:,} trials recomputed ({stats.status_changes:,} status changes)",
-    )
+    _set_finished(background_job_id, result, stats)
     _supersede_waiting_jobs(
         datetime.fromisoformat(started_at_iso), background_job_id, date.fromisoformat(as_of_iso)
     )
@@ -318,19 +311,23 @@ def recompute_everything(
         "seconds": round(time.perf_counter() - started, 3),
         **stats.as_dict(),
     }
+    _set_finished(background_job_id, result, stats)
+    if after_id == 0 and last_id is None:
+        _supersede_waiting_jobs(started_at, background_job_id, as_of, from_records)
+    db.session.commit()
+    log.info("obligations recomputed: %s", result)
+    return result
+
+
+def _set_finished(job_id: str | None, result: dict[str, Any], stats: Any) -> None:
     _set_job(
-        background_job_id,
+        job_id,
         status="finished",
         progress=100,
         finished_at=utcnow(),
         result=result,
         message=f"{stats.trials:,} trials recomputed ({stats.status_changes:,} status changes)",
     )
-    if after_id == 0 and last_id is None:
-        _supersede_waiting_jobs(started_at, background_job_id, as_of, from_records)
-    db.session.commit()
-    log.info("obligations recomputed: %s", result)
-    return result
 
 
 def _new_job(reason: str, as_of: date) -> str:

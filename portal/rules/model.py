@@ -17,7 +17,6 @@ __all__ = [
     "UPCOMING",
     "WAIVED",
     "Obligation",
-    "make_obligation",
     "new_obligation",
 ]
 
@@ -102,10 +101,3 @@ class Obligation(NamedTuple):
 # Obligation(...) goes through a Python-level __new__ with 17 parameters; the hot paths build
 # the tuple directly: new_obligation(Obligation, (field values in declaration order)).
 new_obligation = tuple.__new__
-
-
-def make_obligation(*values: Any) -> Obligation:
-    """Build an Obligation from its 17 field values in declaration order."""
-    if len(values) != len(Obligation._fields):
-        raise TypeError(f"an Obligation has {len(Obligation._fields)} fields, not {len(values)}")
-    return new_obligation(Obligation, values)

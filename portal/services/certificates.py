@@ -209,12 +209,11 @@ def _obligation_entry(ob: Obligation, as_of: date) -> dict[str, Any]:
 
 
 def _days_overdue(ob: Obligation, status: str, as_of: date) -> int:
-    """Days overdue on the certificate's date (the stored figure is as of the verdict's date)."""
-    if status != "overdue":
+    """Days overdue on the certificate's date; ``status`` is the certificate's (a duty still
+    stored as open counts as overdue once its due date has passed)."""
+    if status != "overdue" or ob.due is None:
         return 0
-    if ob.due is not None:
-        return max(0, (as_of - ob.due).days)
-    return ob.days_overdue or 0
+    return max(0, (as_of - ob.due).days)
 
 
 def _outstanding_reason(entry: dict[str, Any]) -> str:

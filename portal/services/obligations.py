@@ -383,23 +383,6 @@ class _Batch:
         return stats
 
 
-def _encode_all(
-    facts: Facts, problems: Sequence[str], as_of: date, params: Params, base_extra, plain
-) -> list[tuple[Any, str]]:
-    """evaluate() and the stored text of each verdict; a note on every verdict when stored
-    facts had to be ignored."""
-    if problems:
-        encoder = VerdictEncoder({**base_extra, "fact_problems": list(problems)}, inputs=False)
-        note = " Ignored stored facts that are not valid: " + "; ".join(problems) + "."
-        out = []
-        for o in evaluate(facts, as_of, params):
-            o = o._replace(explanation=o.explanation + note)
-            out.append((o, encoder.encode(o)))
-        return out
-    encode = plain.encode
-    return [(o, encode(o)) for o in evaluate(facts, as_of, params)]
-
-
 def _recompute(where, reason: str, as_of: date, version: int, params: Params) -> RecomputeStats:
     """Recompute the trials whose id satisfies ``where(column)`` from their records (registry
     entries, imported and sponsor-entered facts): 5 reads, <= 5 bulk writes."""
@@ -443,14 +426,13 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
     existing = _existing(conn, where(O.c.trial_id))
 
     batch = _Batch(reason, as_of, version)
-    base_extra = {"params_version": version}
-    plain = VerdictEncoder(base_extra, inputs=False)  # holds no per-trial state without inputs
+    evaluator = _Evaluator(as_of, version, params)
     no_rows: list[dict[str, Any]] = []
     for trial_id, imported in trials:
         facts, problems = _facts(
             imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows)
         )
-        verdicts = _encode_all(facts, problems, as_of, params, base_extra, plain)
+        verdicts = evaluator.encode(facts, problems)
         digest = verdicts_digest(text for _, text in verdicts)
         # The facts shown on the verdicts and the facts they were worked out from, once per
         # trial (see ObligationInputs).
@@ -462,7 +444,7 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         elif old != (inputs_text, facts_text, digest):
             batch.changed_inputs.append((trial_id, inputs_text, facts_text, digest, batch.now))
         batch.verdicts(trial_id, verdicts, existing.pop(trial_id, {}))
-        batch.stats.fact_problems += bool(problems)
+        batch.stats.fact_problems += evaluator.problems
     return batch.write(conn, postgres, len(trials))
 
 
@@ -493,11 +475,11 @@ def _recompute_stored(
     if not rows:
         return RecomputeStats()
     batch = _Batch(reason, as_of, version)
-    evaluator = _StoredEvaluator(as_of, version, params)
+    evaluator = _Evaluator(as_of, version, params)
     from_records: list[int] = []
     changed: list[int] = []
     for trial_id, doc, old_digest in rows:
-        verdicts = evaluator.verdicts(doc)
+        verdicts = evaluator.from_document(doc)
         if verdicts is None:
             from_records.append(trial_id)
         elif verdicts_digest(text for _, text in verdicts) == old_digest:
@@ -513,7 +495,7 @@ def _recompute_stored(
         docs = dict(_rows(conn, sa.select(I.c.trial_id, I.c.facts).where(I.c.trial_id.in_(locked))))
         existing = _existing(conn, O.c.trial_id.in_(locked))
         for trial_id in locked:
-            verdicts = evaluator.verdicts(docs.get(trial_id))
+            verdicts = evaluator.from_document(docs.get(trial_id))
             if verdicts is None:  # the stored facts went away meanwhile
                 from_records.append(trial_id)
                 trials -= 1
@@ -529,17 +511,31 @@ def _recompute_stored(
     return stats
 
 
-class _StoredEvaluator:
-    """Verdicts (with their stored texts) from a stored facts document; None when it cannot be
-    used. ``problems`` tells whether the last document named ignored facts."""
+class _Evaluator:
+    """evaluate() and the stored text of each verdict, for one recompute (one as_of, one
+    parameter set). ``problems`` tells whether the last trial had facts that were ignored."""
 
     def __init__(self, as_of: date, version: int, params: Params) -> None:
         self.as_of, self.params = as_of, params
-        self.base_extra = {"params_version": version}
-        self.plain = VerdictEncoder(self.base_extra, inputs=False)
+        self.extra = {"params_version": version}
+        self.plain = VerdictEncoder(self.extra, inputs=False)  # holds no per-trial state
         self.problems = False
 
-    def verdicts(self, doc: Any) -> list[tuple[Any, str]] | None:
+    def encode(self, facts: Facts, problems: Sequence[str]) -> list[tuple[Any, str]]:
+        """(verdict, stored text) pairs; with ``problems`` every verdict names the facts that
+        were ignored."""
+        self.problems = bool(problems)
+        verdicts = evaluate(facts, self.as_of, self.params)
+        if not problems:
+            encode = self.plain.encode
+            return [(o, encode(o)) for o in verdicts]
+        encoder = VerdictEncoder({**self.extra, "fact_problems": list(problems)}, inputs=False)
+        note = " Ignored stored facts that are not valid: " + "; ".join(problems) + "."
+        noted = [o._replace(explanation=o.explanation + note) for o in verdicts]
+        return [(o, encoder.encode(o)) for o in noted]
+
+    def from_document(self, doc: Any) -> list[tuple[Any, str]] | None:
+        """As :meth:`encode`, from a stored facts document; None when it cannot be used."""
         if isinstance(doc, str):  # JSON that the driver did not parse
             doc = json.loads(doc)
         if not isinstance(doc, dict) or doc.get("format") != FACTS_FORMAT:
@@ -548,9 +544,7 @@ class _StoredEvaluator:
             facts = Facts.from_dict(doc["facts"], doc["sources"])
         except (FactsError, KeyError, TypeError):  # stored under older validation rules
             return None
-        problems = doc.get("problems") or ()
-        self.problems = bool(problems)
-        return _encode_all(facts, problems, self.as_of, self.params, self.base_extra, self.plain)
+        return self.encode(facts, doc.get("problems") or ())
 
 
 def _in(ids: list[int]):
