@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--database", default="bench_import", help="database created and dropped")
     parser.add_argument("--folder", type=Path, help="reuse (or keep) generated files here")
     parser.add_argument("--no-reimport", action="store_true", help="skip the second import")
+    parser.add_argument("--keep", action="store_true", help="keep the database afterwards")
     parser.add_argument(
         "--no-obligations",
         action="store_true",
@@ -157,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
                 if args.no_obligations:
                     import portal.services.imports as imports
 
-                    imports._recompute_obligations = lambda trial_ids: None
+                    imports._recompute_obligations = lambda trial_ids, new_trials: None
                     print("obligations recompute left out (--no-obligations)")
                 samples: list[float] = []
 
@@ -225,8 +226,9 @@ def main(argv: list[str] | None = None) -> int:
                 db.session.remove()
                 db.engine.dispose()
         finally:
-            with admin.connect() as conn:
-                conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
+            if not args.keep:
+                with admin.connect() as conn:
+                    conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{args.database}" WITH (FORCE)'))
             admin.dispose()
     return 0
 

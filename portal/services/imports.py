@@ -78,6 +78,7 @@ from portal.registries import Rejected, TrialRecord, iter_records
 from portal.registries.streams import walk
 from portal.services import ServiceError, transactional
 from portal.services.audit import record as audit_record
+from portal.services.obligations import NewTrial, recompute_for_trials
 from portal.timeutil import utcnow
 
 log = logging.getLogger(__name__)
@@ -591,6 +592,7 @@ class _Batch:
         self.changes: list[tuple[int, str, str, dict[str, Any]]] = []
         self.rejections: list[dict[str, str]] = []
         self.counts = Counts()
+        self.fresh: dict[int, NewTrial] = {}
 
     # ----------------------------------------------------------------- loading
 
@@ -874,8 +876,24 @@ class _Batch:
 
     # ----------------------------------------------------------------- writing
 
+    def _entry_rows(self, views: Sequence[EntryView]) -> list[dict[str, Any]]:
+        """A new trial's registry entries as the obligations recompute reads them back."""
+        rows = []
+        for view in sorted(views, key=lambda v: (v.registry, v.registry_id)):
+            columns = self.entries[(view.registry, view.registry_id)].columns or {}
+            rows.append(
+                {
+                    "registry": view.registry,
+                    "registry_id": view.registry_id,
+                    "registered_on": columns.get("registered_on"),
+                    "results_posted_on": columns.get("results_posted_on"),
+                }
+            )
+        return rows
+
     def write(self) -> list[int]:
-        """Write the batch; return the ids of every trial it touched."""
+        """Write the batch; return the ids of every trial it touched. The trials it inserted
+        are then in ``fresh`` (id -> NewTrial)."""
         final = {self.resolve(key) for key in self.touched}
         views: dict[tuple[str, str], tuple[int, EntryView]] = {}
         existing = sorted(k for k in final if k > 0)
@@ -916,10 +934,12 @@ class _Batch:
 
         ids: dict[int, int] = {k: k for k in existing}
         new = [k for k in self.new_trials if k not in self.alias]
+        fresh: list[NewTrial] = []  # the new trials as the obligations recompute reads them
         if new:
             rows = []
             for key in new:
                 columns = _fit(derive_trial(by_trial[key]))
+                fresh.append(NewTrial(columns["imported_facts"], self._entry_rows(by_trial[key])))
                 columns.setdefault("title", "")
                 columns.setdefault("sponsor_name", None)
                 columns.setdefault("overall_status", None)
@@ -933,6 +953,7 @@ class _Batch:
                     }
                 )
             ids.update(zip(new, _insert_trials(rows), strict=True))
+        self.fresh = {ids[key]: trial for key, trial in zip(new, fresh, strict=True)}
 
         for drop, keep in self.merges:
             _merge_trials(drop, self.resolve(keep))
@@ -1094,20 +1115,11 @@ def _merge_trials(drop: int, keep: int) -> None:
     log.info("merged trial %s into trial %s", drop, keep)
 
 
-def _recompute_obligations(trial_ids: list[int]) -> None:
-    """Recompute the obligations of the trials a batch touched, in the batch's transaction.
-
-    ``portal.services.obligations.recompute_for_trials`` is written elsewhere: until it exists
-    this does nothing."""
-    if not trial_ids:
-        return
-    try:
-        from portal.services import obligations
-    except ImportError:
-        return
-    recompute = getattr(obligations, "recompute_for_trials", None)
-    if recompute is not None:
-        recompute(trial_ids, reason="import")
+def _recompute_obligations(trial_ids: list[int], new_trials: dict[int, NewTrial]) -> None:
+    """Recompute the obligations of the trials a batch touched, in the batch's transaction
+    (the trials it inserted from the records in memory, not read back)."""
+    if trial_ids:
+        recompute_for_trials(trial_ids, reason="import", new_trials=new_trials)
 
 
 @transactional
@@ -1118,7 +1130,7 @@ def _commit_items(run_id: int, items: list[_Item], counts_before: Counts, displa
     for item in items:
         batch.apply(item)
     trial_ids = batch.write()
-    _recompute_obligations(trial_ids)
+    _recompute_obligations(trial_ids, batch.fresh)
     total = Counts(**counts_before.as_dict())
     total.add(batch.counts)
     last = items[-1].position

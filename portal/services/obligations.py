@@ -44,10 +44,10 @@ import json
 import logging
 import re
 import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
@@ -64,6 +64,7 @@ from portal.models import (
 from portal.obligations.encode import VerdictEncoder, dumps
 from portal.rules import Facts, FactsError, Params, evaluate
 from portal.rules.facts import FACT_KEYS
+from portal.rules.model import NOT_APPLICABLE
 from portal.services import after_commit
 from portal.services.parameters import current_params
 from portal.timeutil import today, utcnow
@@ -142,16 +143,31 @@ class RecomputeStats:
 
 
 def recompute_for_trials(
-    trial_ids: Iterable[int], *, reason: str, as_of: date | None = None
+    trial_ids: Iterable[int],
+    *,
+    reason: str,
+    as_of: date | None = None,
+    new_trials: Mapping[int, NewTrial] | None = None,
 ) -> RecomputeStats:
     """Recompute the obligations of ``trial_ids`` as of ``as_of`` (default today), in the
     caller's transaction (no commit). ``reason`` is kept on each status change (import,
-    sponsor_fact, review, daily, params)."""
+    sponsor_fact, review, daily, params).
+
+    ``new_trials``: trials that the caller inserted in this transaction, with no sponsor facts
+    and no verdicts yet, given with the records they were inserted from (:class:`NewTrial`), so
+    that they are not read back (the importer: most of a first import is new trials). The
+    verdicts are exactly those a recompute from the stored records gives (tested)."""
     db.session.flush()  # the caller's pending facts must be visible to the queries below
     as_of = as_of or today()
     version, params = current_params()
     ids = sorted({int(i) for i in trial_ids})
     stats = RecomputeStats()
+    if new_trials:
+        fresh = [i for i in ids if i in new_trials]
+        ids = [i for i in ids if i not in new_trials]
+        for start in range(0, len(fresh), CHUNK):
+            chunk = [(i, new_trials[i]) for i in fresh[start : start + CHUNK]]
+            stats.add(_compute_new(chunk, reason, as_of, version, params))
     for start in range(0, len(ids), CHUNK):
         chunk = ids[start : start + CHUNK]
         stats.add(_recompute(lambda col, c=chunk: col.in_(c), reason, as_of, version, params))
@@ -361,7 +377,8 @@ class _Batch:
                 self.inserts.append(
                     (trial_id, o.id, o.ruleset, o.status, o.due, text, version, as_of, now)
                 )
-                self.history.append((trial_id, o.id, None, o.status, as_of, now, self.reason))
+                if o.status != NOT_APPLICABLE:  # see ObligationStatusChange
+                    self.history.append((trial_id, o.id, None, o.status, as_of, now, self.reason))
             elif old[2] != text:
                 self.updates.append((old[0], o.ruleset, o.status, o.due, text, version, as_of, now))
                 if old[1] != o.status:
@@ -369,6 +386,29 @@ class _Batch:
             else:
                 self.stats.unchanged += 1
         self.stale.extend(row[0] for row in existing.values())  # duties no longer produced
+
+    def trial(
+        self,
+        evaluator: _Evaluator,
+        trial_id: int,
+        facts_and_problems: tuple[Facts, list[str]],
+        stored: tuple[str, str | None, str | None] | None,
+        existing: dict[str, tuple[int, str, str]],
+    ) -> None:
+        """Evaluate one trial from its records' facts and queue what changed: its verdicts and
+        the facts shown on them and they were worked out from (ObligationInputs), once per
+        trial. ``stored``: its ObligationInputs (inputs, facts, digest) texts, if any."""
+        facts, problems = facts_and_problems
+        verdicts = evaluator.encode(facts, problems)
+        digest = verdicts_digest(text for _, text in verdicts)
+        inputs_text = dumps(facts.inputs)
+        facts_text = dumps(facts_document(facts, problems))
+        if stored is None:
+            self.new_inputs.append((trial_id, inputs_text, facts_text, digest, self.now))
+        elif stored != (inputs_text, facts_text, digest):
+            self.changed_inputs.append((trial_id, inputs_text, facts_text, digest, self.now))
+        self.verdicts(trial_id, verdicts, existing)
+        self.stats.fact_problems += evaluator.problems
 
     def write(self, conn, postgres: bool, trials: int) -> RecomputeStats:
         writer = _write_postgres if postgres else _write_generic
@@ -429,23 +469,48 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
     evaluator = _Evaluator(as_of, version, params)
     no_rows: list[dict[str, Any]] = []
     for trial_id, imported in trials:
-        facts, problems = _facts(
-            imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows)
+        batch.trial(
+            evaluator,
+            trial_id,
+            _facts(imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows)),
+            stored.get(trial_id),
+            existing.pop(trial_id, {}),
         )
-        verdicts = evaluator.encode(facts, problems)
-        digest = verdicts_digest(text for _, text in verdicts)
-        # The facts shown on the verdicts and the facts they were worked out from, once per
-        # trial (see ObligationInputs).
-        inputs_text = dumps(facts.inputs)
-        facts_text = dumps(facts_document(facts, problems))
-        old = stored.get(trial_id)
-        if old is None:
-            batch.new_inputs.append((trial_id, inputs_text, facts_text, digest, batch.now))
-        elif old != (inputs_text, facts_text, digest):
-            batch.changed_inputs.append((trial_id, inputs_text, facts_text, digest, batch.now))
-        batch.verdicts(trial_id, verdicts, existing.pop(trial_id, {}))
-        batch.stats.fact_problems += evaluator.problems
     return batch.write(conn, postgres, len(trials))
+
+
+class NewTrial(NamedTuple):
+    """A trial inserted in the caller's transaction, as ``_recompute`` would read it back: its
+    ``imported_facts`` and its registry entries (dicts with registry, registry_id,
+    registered_on, results_posted_on), sorted by registry and id."""
+
+    imported_facts: dict[str, Any]
+    entries: list[dict[str, Any]]
+
+
+def _compute_new(
+    trials: Sequence[tuple[int, NewTrial]], reason: str, as_of: date, version: int, params: Params
+) -> RecomputeStats:
+    """Verdicts of trials new in this transaction, from the records they were made from: no
+    reads (no sponsor facts, stored facts or verdicts exist yet, and nobody else sees the
+    rows to lock them)."""
+    conn = db.session.connection()
+    batch = _Batch(reason, as_of, version)
+    evaluator = _Evaluator(as_of, version, params)
+    for trial_id, new in trials:
+        facts = _facts(json_ready(new.imported_facts), new.entries, ())
+        batch.trial(evaluator, trial_id, facts, None, {})
+    return batch.write(conn, conn.dialect.name == "postgresql", len(trials))
+
+
+def json_ready(value: Any) -> Any:
+    """``value`` as it reads back from a JSON column: tuples become lists."""
+    kind = type(value)
+    if kind is dict:
+        return {k: json_ready(v) for k, v in value.items()}
+    if kind is list or kind is tuple:
+        return [json_ready(v) for v in value]
+    return value
 
 
 def _recompute_stored(

@@ -480,7 +480,7 @@ def test_each_run_is_audited_with_its_counts(app, samples, tmp_path):
 
 def test_obligations_are_recomputed_for_the_trials_of_each_batch(app, samples, monkeypatch):
     calls = []
-    monkeypatch.setattr(imports, "_recompute_obligations", calls.append)
+    monkeypatch.setattr(imports, "_recompute_obligations", lambda ids, new: calls.append(ids))
     _, report = do_import(samples / "ctgov-v2-json" / "aact-fixtures", batch_size=3)
     touched = sorted(t for batch in calls for t in batch)
     assert touched == sorted(db.session.execute(sa.select(Trial.id)).scalars())
