@@ -498,19 +498,9 @@ def _compute_new(
     batch = _Batch(reason, as_of, version)
     evaluator = _Evaluator(as_of, version, params)
     for trial_id, new in trials:
-        facts = _facts(json_ready(new.imported_facts), new.entries, ())
+        facts = _facts(new.imported_facts, new.entries, ())
         batch.trial(evaluator, trial_id, facts, None, {})
     return batch.write(conn, conn.dialect.name == "postgresql", len(trials))
-
-
-def json_ready(value: Any) -> Any:
-    """``value`` as it reads back from a JSON column: tuples become lists."""
-    kind = type(value)
-    if kind is dict:
-        return {k: json_ready(v) for k, v in value.items()}
-    if kind is list or kind is tuple:
-        return [json_ready(v) for v in value]
-    return value
 
 
 def _recompute_stored(
