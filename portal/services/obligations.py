@@ -410,6 +410,18 @@ class _Batch:
         self.verdicts(trial_id, verdicts, existing)
         self.stats.fact_problems += evaluator.problems
 
+    def worked(self, trial_id: int, worked: Worked) -> None:
+        """Queue a new trial's verdicts worked out ahead (as :meth:`trial` would for it)."""
+        as_of, now, version, reason = self.as_of, self.now, self.version, self.reason
+        self.new_inputs.append(
+            (trial_id, worked.inputs_text, worked.facts_text, worked.digest, now)
+        )
+        for duty, ruleset, status, due, text in worked.rows:
+            self.inserts.append((trial_id, duty, ruleset, status, due, text, version, as_of, now))
+            if status != NOT_APPLICABLE:  # see ObligationStatusChange
+                self.history.append((trial_id, duty, None, status, as_of, now, reason))
+        self.stats.fact_problems += worked.problems
+
     def write(self, conn, postgres: bool, trials: int) -> RecomputeStats:
         writer = _write_postgres if postgres else _write_generic
         writer(conn, self.inserts, self.updates, self.history, self.stale)
@@ -479,13 +491,51 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
     return batch.write(conn, postgres, len(trials))
 
 
+class Worked(NamedTuple):
+    """A new trial's verdicts worked out ahead, away from the transaction that stores them (the
+    importer's reader process: :class:`Ahead`), with what they were worked out for."""
+
+    as_of: date
+    version: int
+    inputs_text: str
+    facts_text: str
+    digest: str
+    rows: list[tuple[str, str, str, date | None, str]]  # duty, ruleset, status, due, text
+    problems: bool
+
+
+class Ahead:
+    """Works out the verdicts of trials before they are stored, for one as_of date and one
+    parameter set (pure: no database). ``recompute_for_trials`` takes the result for a new
+    trial only if its as_of and parameter version are still the current ones."""
+
+    def __init__(self, as_of: date, version: int, params: Params) -> None:
+        self.evaluator = _Evaluator(as_of, version, params)
+
+    def __call__(self, imported_facts: dict[str, Any], entries: list[dict[str, Any]]) -> Worked:
+        evaluator = self.evaluator
+        facts, problems = _facts(imported_facts, entries, ())
+        verdicts = evaluator.encode(facts, problems)
+        return Worked(
+            evaluator.as_of,
+            evaluator.extra["params_version"],
+            dumps(facts.inputs),
+            dumps(facts_document(facts, problems)),
+            verdicts_digest(text for _, text in verdicts),
+            [(o.id, o.ruleset, o.status, o.due, text) for o, text in verdicts],
+            evaluator.problems,
+        )
+
+
 class NewTrial(NamedTuple):
     """A trial inserted in the caller's transaction, as ``_recompute`` would read it back: its
     ``imported_facts`` and its registry entries (dicts with registry, registry_id,
-    registered_on, results_posted_on), sorted by registry and id."""
+    registered_on, results_posted_on), sorted by registry and id; and, when they were worked out
+    ahead from exactly these, its verdicts."""
 
     imported_facts: dict[str, Any]
     entries: list[dict[str, Any]]
+    worked: Worked | None = None
 
 
 def _compute_new(
@@ -498,8 +548,12 @@ def _compute_new(
     batch = _Batch(reason, as_of, version)
     evaluator = _Evaluator(as_of, version, params)
     for trial_id, new in trials:
-        facts = _facts(new.imported_facts, new.entries, ())
-        batch.trial(evaluator, trial_id, facts, None, {})
+        worked = new.worked
+        if worked is not None and worked.as_of == as_of and worked.version == version:
+            batch.worked(trial_id, worked)
+        else:
+            facts = _facts(new.imported_facts, new.entries, ())
+            batch.trial(evaluator, trial_id, facts, None, {})
     return batch.write(conn, conn.dialect.name == "postgresql", len(trials))
 
 

@@ -5,6 +5,7 @@ with them, must be exactly what a recompute from the stored records gives."""
 from __future__ import annotations
 
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -13,6 +14,7 @@ from portal.extensions import db
 from portal.models import Obligation, ObligationInputs, ObligationStatusChange, Trial
 from portal.services import imports
 from portal.services.obligations import recompute_for_trials
+from portal.timeutil import today as portal_today
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -63,13 +65,18 @@ def test_new_trials_from_every_sample_get_the_verdicts_their_stored_records_give
     assert_same_as_from_records()
 
 
-def test_synthetic_trials_of_every_status_match_too(app, tmp_path):
+def generate(folder: Path, n: int, seed: int) -> None:
+    """n synthetic CT.gov records (the import benchmark's, made from the shared samples)."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         from parse_floor import generate_ctgov_v2
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    generate_ctgov_v2(tmp_path, 300, seed=3)
+    generate_ctgov_v2(folder, n, seed)
+
+
+def test_synthetic_trials_of_every_status_match_too(app, tmp_path):
+    generate(tmp_path, 300, seed=3)
     _, report = imports.import_paths([str(tmp_path)])
     assert report["created"] == 300
     statuses = set(db.session.execute(sa.select(Obligation.status).distinct()).scalars())
@@ -90,3 +97,57 @@ def test_each_first_verdict_that_applies_is_in_the_status_history(app, samples):
     assert applicable > 0
     assert len(history) == applicable
     assert all(old is None and new != "not_applicable" for old, new in history)
+
+
+def test_verdicts_worked_out_by_the_reader_process_are_the_same(app, tmp_path, monkeypatch):
+    """Big inputs are read in a process of their own, which also works out the verdicts of
+    records that will make new trials (a share of them, balanced against the importer)."""
+    from portal.services import obligations
+
+    generate(tmp_path, 240, seed=5)
+    monkeypatch.setattr(imports, "READER", "process")
+    used = []
+    worked = obligations._Batch.worked
+
+    def spy(self, trial_id, ahead):
+        used.append(trial_id)
+        return worked(self, trial_id, ahead)
+
+    monkeypatch.setattr(obligations._Batch, "worked", spy)
+    _, report = imports.import_paths([str(tmp_path)], batch_size=20)
+    assert report["created"] == 240
+    assert 0 < len(used) <= 240
+    assert_same_as_from_records()
+
+
+def test_verdicts_worked_out_for_another_day_or_parameters_are_not_used(app, samples):
+    from portal.services.obligations import NewTrial, Worked
+
+    imports.import_paths([str(samples / "ctgov-v2-json" / "aact-fixtures")])
+    trial_id = db.session.scalar(sa.select(sa.func.min(Trial.id)))
+    trial = db.session.get(Trial, trial_id)
+    entries = [
+        {
+            "registry": e.registry_name,
+            "registry_id": e.registry_id,
+            "registered_on": e.registered_on,
+            "results_posted_on": e.results_posted_on,
+        }
+        for e in trial.entries
+    ]
+    stored = stored_state()
+    today = portal_today()
+    for as_of, version in ((today - timedelta(days=1), 0), (today, 7)):
+        db.session.execute(sa.delete(ObligationStatusChange))
+        db.session.execute(sa.delete(Obligation).where(Obligation.trial_id == trial_id))
+        db.session.execute(sa.delete(ObligationInputs).where(ObligationInputs.trial_id == trial_id))
+        rows = [("UK-REG", "uk-2026", "met", None, "{}")]
+        wrong = Worked(as_of, version, "{}", "{}", "x", rows, False)
+        recompute_for_trials(
+            [trial_id],
+            reason="import",
+            as_of=today,
+            new_trials={trial_id: NewTrial(trial.imported_facts, entries, wrong)},
+        )
+        assert stored_state() == stored
+        db.session.rollback()
