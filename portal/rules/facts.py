@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields
 from datetime import date
 from typing import Any
 
-from .dates import parse_date
+from .dates import _PARSED, parse_date
 from .duties import DUTIES, READERS
 from .records import (
     DEFERRABLE_DUTIES,
@@ -48,6 +48,7 @@ __all__ = [
 ]
 
 DEFAULT_SOURCE = "given"
+_UNSET = object()
 _DATE_HINT = "(use YYYY-MM-DD or YYYY-MM)"
 
 
@@ -98,7 +99,8 @@ class Facts:
         # verdict, and which countries trigger the UK, EU and US rule sets.
         inputs = {}
         values = self.__dict__
-        estimated, sources = self.estimated, self.sources
+        estimated = self.estimated
+        source = self.sources.get
         for name in FACT_KEYS:
             value = values[name]
             if value is None:
@@ -111,18 +113,22 @@ class Facts:
                     value = value.isoformat()
             elif kind is tuple:
                 value = _plain(name, value, estimated)
-            inputs[name] = {"value": value, "source": sources.get(name, DEFAULT_SOURCE)}
-        keys = [(c, country_key(c)) for c in self.countries or ()]
-        object.__setattr__(self, "inputs", inputs)
+            inputs[name] = {"value": value, "source": source(name, DEFAULT_SOURCE)}
         # Each verdict shows the facts its duty reads; these dicts are shared, read-only.
         duty_inputs: dict[str, dict] = {duty: {} for duty in DUTIES}
         for key, entry in inputs.items():
             for duty in READERS.get(key, ()):
                 duty_inputs[duty][key] = entry
-        object.__setattr__(self, "duty_inputs", duty_inputs)
-        object.__setattr__(self, "uk_countries", tuple(c for c, k in keys if k in UK_COUNTRIES))
-        object.__setattr__(self, "eu_countries", tuple(c for c, k in keys if k in EU_EEA_COUNTRIES))
-        object.__setattr__(self, "us_countries", tuple(c for c, k in keys if k in US_COUNTRIES))
+        uk, eu, us = _regions(self.countries)
+        # Not fields, so set straight into the instance dict (what object.__setattr__ would do),
+        # in one call rather than five.
+        values.update(
+            inputs=inputs,
+            duty_inputs=duty_inputs,
+            uk_countries=uk,
+            eu_countries=eu,
+            us_countries=us,
+        )
 
     def source(self, key: str) -> str:
         """Where fact `key` came from."""
@@ -135,7 +141,9 @@ class Facts:
         None values count as absent. Dates are "YYYY-MM-DD" or "YYYY-MM" strings (datetime.date
         objects are accepted too). `as_of` is not a fact: pass it to evaluate().
         """
-        if not isinstance(data, Mapping):
+        if type(data) is not dict and not isinstance(
+            data, Mapping
+        ):  # dict first: ABC check is slow
             raise FactsError(f"facts: expected an object, got {type(data).__name__}")
         values: dict[str, Any] = {}
         estimated: set[str] = set()
@@ -146,28 +154,60 @@ class Facts:
             if value is None:
                 continue
             if check is _date:
-                d, est = _date(key, value)
+                # Fast path: a date text parsed before (parse_date's memo), without two calls.
+                d, est = (type(value) is str and _PARSED.get(value)) or _date(key, value)
                 values[key] = d
                 if est:
                     estimated.add(key)
+            elif check is _bool and (value is True or value is False):
+                values[key] = value
             else:
                 values[key] = check(key, value)
         src: dict[str, str] = {}
-        for key, text in (sources or {}).items():
-            if key not in _CHECKS:
-                raise FactsError("sources: " + _unknown(key, FACT_KEYS, "fact"))
-            if not isinstance(text, str) or not text.strip():
-                raise FactsError(f"sources.{key}: expected a description of where it came from")
-            src[key] = text.strip()
-        return cls(**values, estimated=frozenset(estimated), sources=src)
+        if sources:
+            # An import gives most facts the same source text: check and strip it once.
+            last: Any = _UNSET  # never a source text, so the first is always checked
+            last_stripped = ""
+            for key, text in sources.items():
+                if key not in _CHECKS:
+                    raise FactsError("sources: " + _unknown(key, FACT_KEYS, "fact"))
+                if text is not last:
+                    if not isinstance(text, str) or not text.strip():
+                        raise FactsError(
+                            f"sources.{key}: expected a description of where it came from"
+                        )
+                    last, last_stripped = text, text.strip()
+                src[key] = last_stripped
+        if cls is not Facts:  # a subclass may have its own __init__
+            return cls(**values, estimated=frozenset(estimated), sources=src)
+        # What the dataclass __init__ does (every field set, in field order, then __post_init__),
+        # with one dict copy instead of a frozen-bypassing setattr per field.
+        state = _DEFAULT_STATE.copy()
+        state.update(values)
+        state["estimated"] = frozenset(estimated)
+        state["sources"] = src
+        facts = object.__new__(cls)
+        facts.__dict__.update(state)
+        facts.__post_init__()
+        return facts
 
     def to_dict(self) -> dict[str, Any]:
         """The facts as from_dict accepts them (month-only dates stay month-only)."""
         out: dict[str, Any] = {}
+        values = self.__dict__
+        estimated = self.estimated
         for name in FACT_KEYS:
-            value = getattr(self, name)
-            if value is not None:
-                out[name] = _plain(name, value, self.estimated)
+            value = values[name]
+            if value is None:
+                continue
+            # Inline the common kinds; anything else (records, date subclasses) goes to _plain.
+            kind = type(value)
+            if kind is date:
+                out[name] = _month_only(value) if name in estimated else value.isoformat()
+            elif kind is str or kind is bool:
+                out[name] = value
+            else:
+                out[name] = _plain(name, value, estimated)
         return out
 
 
@@ -236,13 +276,18 @@ def _list(key: str, value: Any) -> list[Any]:
 
 
 def _countries(key: str, value: Any) -> tuple[str, ...]:
-    return tuple(_text(f"{key}[{i}]", c) for i, c in enumerate(_list(key, value)))
+    out = []
+    for i, c in enumerate(_list(key, value)):
+        # Fast path: plain non-blank text; otherwise _text (which names the item) decides.
+        text = c.strip() if type(c) is str else ""
+        out.append(text or _text(f"{key}[{i}]", c))
+    return tuple(out)
 
 
 def _record(key: str, i: int, item: Any, spec: dict[str, Any], required: tuple[str, ...]):
     """Validate one list item (a dict); return (values, estimated field names)."""
     where = f"{key}[{i}]"
-    if not isinstance(item, Mapping):
+    if type(item) is not dict and not isinstance(item, Mapping):  # dict first: ABC check is slow
         raise FactsError(f"{where}: expected an object, got {_show(item)}")
     values: dict[str, Any] = {}
     estimated = set()
@@ -252,10 +297,14 @@ def _record(key: str, i: int, item: Any, spec: dict[str, Any], required: tuple[s
             raise FactsError(f"{where}.{_unknown(name, tuple(spec), 'field')}")
         if value is None:
             continue
+        # Fast paths for valid dates and text skip formatting the key, which only errors show.
         if check is _date:
-            values[name], est = _date(f"{where}.{name}", value)
+            d, est = (type(value) is str and _PARSED.get(value)) or _date(f"{where}.{name}", value)
+            values[name] = d
             if est:
                 estimated.add(name)
+        elif check is _text and type(value) is str and value.strip():
+            values[name] = value.strip()
         else:
             values[name] = check(f"{where}.{name}", value)
     for name in required:
@@ -274,16 +323,18 @@ def _registry_name(key: str, value: Any) -> str:
     return name
 
 
+_REGISTRATION_SPEC = {
+    "registry": _registry_name,
+    "id": _text,
+    "registered_on": _date,
+    "results_posted_on": _date,
+}
+
+
 def _registrations(key: str, value: Any) -> tuple[Registration, ...]:
-    spec = {
-        "registry": _registry_name,
-        "id": _text,
-        "registered_on": _date,
-        "results_posted_on": _date,
-    }
     out = []
     for i, item in enumerate(_list(key, value)):
-        values, est = _record(key, i, item, spec, ("registry",))
+        values, est = _record(key, i, item, _REGISTRATION_SPEC, ("registry",))
         out.append(Registration(**values, estimated=est))
     return tuple(out)
 
@@ -371,6 +422,32 @@ _CHECKS: dict[str, Any] = {
 }
 FACT_KEYS: tuple[str, ...] = tuple(_CHECKS)
 assert FACT_KEYS == tuple(f.name for f in fields(Facts))[: len(FACT_KEYS)]
+# Every field at its default, in field order: from_dict's starting point (sources is always given).
+_DEFAULT_STATE: dict[str, Any] = {f.name: f.default for f in fields(Facts)}
+assert tuple(_DEFAULT_STATE)[len(FACT_KEYS) :] == ("estimated", "sources")
+
+
+# --- derived attributes -------------------------------------------------------------------------
+
+# Countries tuple -> (UK, EU/EEA, US countries among them): trials share few country lists. Bounded.
+_REGIONS: dict[tuple[str, ...], tuple[tuple[str, ...], ...]] = {}
+
+
+def _regions(countries: Any) -> tuple[tuple[str, ...], ...]:
+    if not countries:
+        return (), (), ()
+    cacheable = type(countries) is tuple
+    hit = _REGIONS.get(countries) if cacheable else None
+    if hit is None:
+        keys = [(c, country_key(c)) for c in countries]
+        hit = (
+            tuple(c for c, k in keys if k in UK_COUNTRIES),
+            tuple(c for c, k in keys if k in EU_EEA_COUNTRIES),
+            tuple(c for c, k in keys if k in US_COUNTRIES),
+        )
+        if cacheable and len(_REGIONS) < 10_000:
+            _REGIONS[countries] = hit
+    return hit
 
 
 # --- display ------------------------------------------------------------------------------------

@@ -30,6 +30,7 @@ SPONSOR_FACT_KEYS = (
 
 # Keys kept on the trial for display only; the rules engine does not take them.
 DISPLAY_ONLY = ("title", "sponsor_name", "overall_status", "age_groups", "phases", "iras_id")
+_DISPLAY_ONLY = frozenset(DISPLAY_ONLY)  # for membership tests
 
 
 def imported_source(fact: Mapping[str, Any]) -> str:
@@ -65,16 +66,26 @@ def build_facts(
     sources: dict[str, str] = {}
     # An import usually sets every fact of a trial from one record: describe each record once.
     described: dict[tuple[Any, Any, Any], str] = {}
+    last_origin: Any = None
+    last_text = ""
     for key, fact in imported_facts.items():
-        if key in DISPLAY_ONLY or fact.get("value") is None:
+        if key in _DISPLAY_ONLY:
             continue
-        facts[key] = fact["value"]
-        origin = (fact.get("registry"), fact.get("record"), fact.get("imported_at"))
-        text = None if "also" in fact else described.get(origin)
-        if text is None:
+        value = fact.get("value")
+        if value is None:
+            continue
+        facts[key] = value
+        if "also" in fact:  # combined with other entries: described on its own
             text = imported_source(fact)
-            if "also" not in fact:
-                described[origin] = text
+        else:
+            origin = (fact.get("registry"), fact.get("record"), fact.get("imported_at"))
+            if origin == last_origin:  # fast path: the same record as the previous fact
+                text = last_text
+            else:
+                text = described.get(origin)
+                if text is None:
+                    text = described[origin] = imported_source(fact)
+                last_origin, last_text = origin, text
         sources[key] = text
 
     sponsor = {row["key"]: row for row in sponsor_facts if row.get("value") is not None}
