@@ -175,6 +175,17 @@ def main(argv: list[str] | None = None) -> int:
                     except (ImportError, OSError, psutil.Error):
                         pass
 
+                # how many new trials' verdicts the reader process worked out ahead
+                from portal.services import obligations
+
+                worked_ahead = [0]
+                worked = obligations._Batch.worked
+
+                def counted(self, trial_id, ahead) -> None:
+                    worked_ahead[0] += 1
+                    worked(self, trial_id, ahead)
+
+                obligations._Batch.worked = counted
                 batch = args.batch_size or BATCH_SIZE
                 db.session.execute(sa.text("SELECT 1"))  # connect, so the backend is counted
                 db.session.commit()
@@ -192,6 +203,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"created {report['created']:,}, rejected {len(report['rejected'])}"
                 )
                 print(f"ratio to parse floor: {seconds / floor:.2f}x (target <= 3x)")
+                print(
+                    f"verdicts of {worked_ahead[0]:,} of {report['created']:,} new trials worked "
+                    "out ahead by the reader process (the rest by the importer)"
+                )
                 print(
                     f"CPU: importer {cpu:.1f} s + reader process {child:.1f} s + PostgreSQL "
                     f"backends {pg_cpu:.1f} s = {(cpu + child + pg_cpu) / floor_cpu:.2f}x the "

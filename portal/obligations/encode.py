@@ -44,7 +44,8 @@ def dumps(value: Any) -> str:
     separators=(",", ":"))`` for the values stored here, 5-7 times faster (orjson; the import
     writes ~5 kB of JSON a record). Values orjson does not take as json does (dict keys that are
     not strings, dates, objects) go through json, which writes or refuses them as always. Floats
-    may be written in another valid form (1e16 for 1e+16); no stored document has any."""
+    may be written in another valid form (1e16 for 1e+16), and NaN and infinities as null (json
+    writes NaN, which PostgreSQL refuses); no stored document has a float."""
     try:
         return orjson.dumps(value, default=_refuse, option=_ORJSON_OPTIONS).decode()
     except TypeError:

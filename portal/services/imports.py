@@ -1323,7 +1323,10 @@ def run_import(
                     done = _commit_batch(run_id, batch, counts, display)
                     counts.add(done)
                     if isinstance(reader, _ProcessReader):
-                        reader.balance(new_trials=done.created >= len(batch) // 2)
+                        reader.balance(
+                            new_trials=done.created >= len(batch) // 2,
+                            current=reader.ahead == _ahead_for_today(),
+                        )
                     last_done = batch[-1].bytes_done
                     batch.clear()
                     report(last_done)
@@ -1419,7 +1422,10 @@ def _read_items(
                 name = value.source_file
                 value = _prepared(value)
                 if ahead is not None and isinstance(value, Prepared):
-                    value = ahead(value)
+                    try:
+                        value = ahead(value)
+                    except Exception:  # the importer works them out (and says what failed)
+                        log.exception("could not work out verdicts ahead for %s", name)
             if name.startswith(member_prefix):  # a member of a zip file
                 zipped = zipped or _ZipProgress(path, size)
                 inside = zipped.done(name)
@@ -1620,6 +1626,7 @@ class _ProcessReader:
         self.wanted = context.Value("b", AHEAD_OF // 2, lock=False)
         self.waited = 0.0  # seconds the importer waited for items since the last batch
         self.cycle_started = time.perf_counter()
+        self.ahead = ahead
         self.process = context.Process(
             target=_reader_process_main,
             args=(run_id, list(paths), resume, self.queue, ahead, self.wanted),
@@ -1651,15 +1658,16 @@ class _ProcessReader:
             for wired in value:
                 yield _from_wire(wired)
 
-    def balance(self, *, new_trials: bool) -> None:
+    def balance(self, *, new_trials: bool, current: bool = True) -> None:
         """After each batch: share the work of new trials' verdicts between the two processes
         so that neither waits for the other. The importer waited for records: the reader does
         less of it; it did not: the reader does more. None while records are not new trials
-        (a re-import), where it would be wasted."""
+        (a re-import), or once what the reader works them out for (the day, the as_of date, the
+        rule parameters) is no longer ``current``: they would be wasted."""
         now = time.perf_counter()
         seconds, self.cycle_started = now - self.cycle_started, now
         share = self.wanted.value
-        if not new_trials:
+        if not new_trials or not current:
             share = 0
         elif self.waited > 0.03 * seconds:
             share = max(0, share - 1)
@@ -1685,8 +1693,7 @@ def _reader(
     if mode == "auto":
         mode = "process" if total_bytes >= PROCESS_READER_MIN_BYTES else "thread"
     if mode == "process":
-        version, params = current_params()
-        ahead = (today(), version, params, _stamp(utcnow())[:10])
+        ahead = _ahead_for_today()
         try:
             return _ProcessReader(run_id, paths, resume, size, ahead)
         except OSError as exc:  # no processes allowed here: read in a thread instead
@@ -1694,6 +1701,13 @@ def _reader(
             mode = "thread"
     source = _read_items(run_id, paths, resume)
     return _ThreadReader(source, size) if mode == "thread" else _SyncReader(source)
+
+
+def _ahead_for_today() -> tuple[date, int, Any, str]:
+    """What the reader process works verdicts out for: as_of, the rule parameters' version and
+    values, and the (UTC) day of import that the facts' sources name."""
+    version, params = current_params()
+    return today(), version, params, _stamp(utcnow())[:10]
 
 
 def _describe(exc: BaseException) -> str:

@@ -456,6 +456,9 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
             {"registry": registry, "registry_id": registry_id, "registered_on": registered_on,
              "results_posted_on": results_posted_on}
         )  # fmt: skip
+    for rows in entries.values():  # in code point order, whatever the database's collation
+        if len(rows) > 1:
+            rows.sort(key=_entry_order)
     sponsor: dict[int, list[dict[str, Any]]] = {}
     for trial_id, key, value, label, entered_at in _rows(
         conn,
@@ -489,6 +492,10 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
             existing.pop(trial_id, {}),
         )
     return batch.write(conn, postgres, len(trials))
+
+
+def _entry_order(entry: dict[str, Any]) -> tuple[str, str]:
+    return entry["registry"], entry["registry_id"]
 
 
 class Worked(NamedTuple):
@@ -530,7 +537,8 @@ class Ahead:
 class NewTrial(NamedTuple):
     """A trial inserted in the caller's transaction, as ``_recompute`` would read it back: its
     ``imported_facts`` and its registry entries (dicts with registry, registry_id,
-    registered_on, results_posted_on), sorted by registry and id; and, when they were worked out
+    registered_on, results_posted_on), sorted by registry and id (code points, as ``_recompute``
+    sorts them); and, when they were worked out
     ahead from exactly these, its verdicts."""
 
     imported_facts: dict[str, Any]

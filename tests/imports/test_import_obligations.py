@@ -8,6 +8,7 @@ import sys
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
@@ -99,14 +100,15 @@ def test_each_first_verdict_that_applies_is_in_the_status_history(app, samples):
     assert all(old is None and new != "not_applicable" for old, new in history)
 
 
-def test_verdicts_worked_out_by_the_reader_process_are_the_same(app, tmp_path, monkeypatch):
-    """Big inputs are read in a process of their own, which also works out the verdicts of
-    records that will make new trials (a share of them, balanced against the importer)."""
+@pytest.fixture
+def worked_ahead(monkeypatch) -> list[int]:
+    """Read in a process of their own, as big inputs are, which also works out the verdicts of
+    records that will make new trials (a share of them, balanced against the importer): the
+    ids of the trials whose verdicts were worked out ahead."""
     from portal.services import obligations
 
-    generate(tmp_path, 240, seed=5)
     monkeypatch.setattr(imports, "READER", "process")
-    used = []
+    used: list[int] = []
     worked = obligations._Batch.worked
 
     def spy(self, trial_id, ahead):
@@ -114,9 +116,26 @@ def test_verdicts_worked_out_by_the_reader_process_are_the_same(app, tmp_path, m
         return worked(self, trial_id, ahead)
 
     monkeypatch.setattr(obligations._Batch, "worked", spy)
+    return used
+
+
+def test_verdicts_worked_out_by_the_reader_process_are_the_same(app, tmp_path, worked_ahead):
+    generate(tmp_path, 240, seed=5)
     _, report = imports.import_paths([str(tmp_path)], batch_size=20)
     assert report["created"] == 240
-    assert 0 < len(used) <= 240
+    assert 0 < len(worked_ahead) <= 240
+    assert_same_as_from_records()
+
+
+def test_every_sample_read_in_a_process_gets_the_verdicts_its_records_give(
+    app, samples, worked_ahead
+):
+    # merges into trials of this batch and of earlier ones, EUCTR member states combined in
+    # one batch, entries updated later in their batch: none may use verdicts worked out for a
+    # trial of one record
+    _, report = imports.import_paths([str(samples)], batch_size=7)
+    assert report["merged"] >= 5
+    assert 0 < len(worked_ahead) <= report["created"]
     assert_same_as_from_records()
 
 
@@ -151,3 +170,13 @@ def test_verdicts_worked_out_for_another_day_or_parameters_are_not_used(app, sam
         )
         assert stored_state() == stored
         db.session.rollback()
+
+
+def test_a_record_whose_verdicts_cannot_be_worked_out_ahead_is_still_read(samples):
+    def broken(record):
+        raise RecursionError("a record the rules cannot take")
+
+    folder = samples / "ctgov-v2-json" / "aact-fixtures"
+    items = list(imports._read_items(1, [str(folder)], None, broken))
+    assert items and all(getattr(i.value, "worked", None) is None for i in items)
+    assert len(items) == len(list(imports._read_items(1, [str(folder)], None)))
