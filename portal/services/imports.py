@@ -38,10 +38,14 @@ A batch that fails (IntegrityError, deadlock, or any error) is rolled back and r
 record, each record in its own transaction reading the state afresh; a record that still fails
 is rejected with the reason.
 
-Speed: one batch reads the entries and identifiers it needs in two queries (joined to unnest()
-arrays on PostgreSQL, so plans never depend on statistics), writes with COPY (PostgreSQL) or
-executemany, and never holds ORM objects, so memory stays flat. Parsing runs beside the database
-work: in a thread, or for inputs over ``PROCESS_READER_MIN_BYTES`` in a process of its own.
+Speed (``bench/import.py``): one batch reads the entries and identifiers it needs in two queries
+(joined to unnest() arrays on PostgreSQL, so plans never depend on statistics), writes with binary
+COPY (PostgreSQL) or executemany, and never holds ORM objects, so memory stays flat. The verdicts
+of the trials a batch creates are worked out from the records in memory, not read back
+(``recompute_for_trials(new_trials=...)``). Parsing runs beside the database work: in a thread,
+or for inputs over ``PROCESS_READER_MIN_BYTES`` in a process of its own, which also works out
+the verdicts of a share of the records that will make new trials (``_WorkAhead``), balanced so
+that neither process waits for the other. Garbage collection runs less often during a run.
 """
 
 from __future__ import annotations
