@@ -176,16 +176,17 @@ def main(argv: list[str] | None = None) -> int:
                         pass
 
                 # how many new trials' verdicts the reader process worked out ahead
-                from portal.services import obligations
+                import portal.services.imports as imports
 
                 worked_ahead = [0]
-                worked = obligations._Batch.worked
+                recompute = imports.recompute_for_trials
 
-                def counted(self, trial_id, ahead) -> None:
-                    worked_ahead[0] += 1
-                    worked(self, trial_id, ahead)
+                def counted(*args, **kwargs):
+                    stats = recompute(*args, **kwargs)
+                    worked_ahead[0] += stats.worked_ahead
+                    return stats
 
-                obligations._Batch.worked = counted
+                imports.recompute_for_trials = counted
                 batch = args.batch_size or BATCH_SIZE
                 db.session.execute(sa.text("SELECT 1"))  # connect, so the backend is counted
                 db.session.commit()

@@ -141,9 +141,7 @@ class Facts:
         None values count as absent. Dates are "YYYY-MM-DD" or "YYYY-MM" strings (datetime.date
         objects are accepted too). `as_of` is not a fact: pass it to evaluate().
         """
-        if type(data) is not dict and not isinstance(
-            data, Mapping
-        ):  # dict first: ABC check is slow
+        if type(data) is not dict and not isinstance(data, Mapping):  # dict first: ABCs are slow
             raise FactsError(f"facts: expected an object, got {type(data).__name__}")
         values: dict[str, Any] = {}
         estimated: set[str] = set()

@@ -898,12 +898,12 @@ class _Batch:
         for view in sorted(views, key=lambda v: (v.registry, v.registry_id)):
             columns = self.entries[(view.registry, view.registry_id)].columns or {}
             rows.append(
-                {
-                    "registry": view.registry,
-                    "registry_id": view.registry_id,
-                    "registered_on": columns.get("registered_on"),
-                    "results_posted_on": columns.get("results_posted_on"),
-                }
+                _entry_row(
+                    view.registry,
+                    view.registry_id,
+                    columns.get("registered_on"),
+                    columns.get("results_posted_on"),
+                )
             )
         return rows
 
@@ -1036,6 +1036,18 @@ class _Batch:
         if self.rejections:
             _bulk_insert(REJECTIONS, self.rejections)
         return sorted(ids[k] for k in final)
+
+
+def _entry_row(
+    registry: str, registry_id: str, registered_on: date | None, results_posted_on: date | None
+) -> dict[str, Any]:
+    """A registry entry as ``build_facts`` reads it (``NewTrial.entries``)."""
+    return {
+        "registry": registry,
+        "registry_id": registry_id,
+        "registered_on": registered_on,
+        "results_posted_on": results_posted_on,
+    }
 
 
 def _lock_trials(trial_ids: list[int]) -> None:
@@ -1577,15 +1589,8 @@ class _WorkAhead:
         if self.seen % AHEAD_OF >= self.wanted.value:
             return rec
         view = EntryView(rec.registry, rec.registry_id, rec.document.get("facts") or {}, self.stamp)
-        entries = [
-            {
-                "registry": rec.registry,
-                "registry_id": rec.registry_id,
-                "registered_on": rec.registered_on,
-                "results_posted_on": rec.results_posted_on,
-            }
-        ]
-        worked = self.ahead(derive_trial([view])["imported_facts"], entries)
+        entry = _entry_row(rec.registry, rec.registry_id, rec.registered_on, rec.results_posted_on)
+        worked = self.ahead(derive_trial([view])["imported_facts"], [entry])
         return rec._replace(worked=worked, worked_on=self.day)
 
 

@@ -130,6 +130,7 @@ class RecomputeStats:
     deleted: int = 0
     status_changes: int = 0
     fact_problems: int = 0
+    worked_ahead: int = 0  # new trials whose verdicts the importer's reader worked out ahead
 
     def add(self, other: RecomputeStats) -> None:
         for f in dataclasses.fields(self):
@@ -363,63 +364,43 @@ class _Batch:
         self.changed_digests: list[tuple[Any, ...]] = []
 
     def verdicts(
-        self,
-        trial_id: int,
-        verdicts: Sequence[tuple[Any, str]],
-        existing: dict[str, tuple[int, str, str]],
+        self, trial_id: int, rows: Sequence[VerdictRow], existing: dict[str, tuple[int, str, str]]
     ) -> None:
-        """Compare a trial's new (verdict, stored text) pairs with its stored rows (duty ->
+        """Compare a trial's new verdicts (:data:`VerdictRow`) with its stored rows (duty ->
         (id, status, text)) and queue the inserts, updates, status changes and deletions."""
-        version, as_of, now = self.version, self.as_of, self.now
-        for o, text in verdicts:
-            old = existing.pop(o.id, None)
+        version, as_of, now, reason = self.version, self.as_of, self.now, self.reason
+        for duty, ruleset, status, due, text in rows:
+            old = existing.pop(duty, None)
             if old is None:
                 self.inserts.append(
-                    (trial_id, o.id, o.ruleset, o.status, o.due, text, version, as_of, now)
+                    (trial_id, duty, ruleset, status, due, text, version, as_of, now)
                 )
-                if o.status != NOT_APPLICABLE:  # see ObligationStatusChange
-                    self.history.append((trial_id, o.id, None, o.status, as_of, now, self.reason))
+                if status != NOT_APPLICABLE:  # see ObligationStatusChange
+                    self.history.append((trial_id, duty, None, status, as_of, now, reason))
             elif old[2] != text:
-                self.updates.append((old[0], o.ruleset, o.status, o.due, text, version, as_of, now))
-                if old[1] != o.status:
-                    self.history.append((trial_id, o.id, old[1], o.status, as_of, now, self.reason))
+                self.updates.append((old[0], ruleset, status, due, text, version, as_of, now))
+                if old[1] != status:
+                    self.history.append((trial_id, duty, old[1], status, as_of, now, reason))
             else:
                 self.stats.unchanged += 1
         self.stale.extend(row[0] for row in existing.values())  # duties no longer produced
 
     def trial(
         self,
-        evaluator: _Evaluator,
         trial_id: int,
-        facts_and_problems: tuple[Facts, list[str]],
+        worked: Worked,
         stored: tuple[str, str | None, str | None] | None,
         existing: dict[str, tuple[int, str, str]],
     ) -> None:
-        """Evaluate one trial from its records' facts and queue what changed: its verdicts and
-        the facts shown on them and they were worked out from (ObligationInputs), once per
-        trial. ``stored``: its ObligationInputs (inputs, facts, digest) texts, if any."""
-        facts, problems = facts_and_problems
-        verdicts = evaluator.encode(facts, problems)
-        digest = verdicts_digest(text for _, text in verdicts)
-        inputs_text = dumps(facts.inputs)
-        facts_text = dumps(facts_document(facts, problems))
+        """Queue what changed for one trial evaluated from its records: its verdicts, and the
+        facts shown on them and worked out from (ObligationInputs, once per trial). ``stored``:
+        its ObligationInputs (inputs, facts, digest) texts, if any."""
+        texts = (worked.inputs_text, worked.facts_text, worked.digest)
         if stored is None:
-            self.new_inputs.append((trial_id, inputs_text, facts_text, digest, self.now))
-        elif stored != (inputs_text, facts_text, digest):
-            self.changed_inputs.append((trial_id, inputs_text, facts_text, digest, self.now))
-        self.verdicts(trial_id, verdicts, existing)
-        self.stats.fact_problems += evaluator.problems
-
-    def worked(self, trial_id: int, worked: Worked) -> None:
-        """Queue a new trial's verdicts worked out ahead (as :meth:`trial` would for it)."""
-        as_of, now, version, reason = self.as_of, self.now, self.version, self.reason
-        self.new_inputs.append(
-            (trial_id, worked.inputs_text, worked.facts_text, worked.digest, now)
-        )
-        for duty, ruleset, status, due, text in worked.rows:
-            self.inserts.append((trial_id, duty, ruleset, status, due, text, version, as_of, now))
-            if status != NOT_APPLICABLE:  # see ObligationStatusChange
-                self.history.append((trial_id, duty, None, status, as_of, now, reason))
+            self.new_inputs.append((trial_id, *texts, self.now))
+        elif stored != texts:
+            self.changed_inputs.append((trial_id, *texts, self.now))
+        self.verdicts(trial_id, worked.rows, existing)
         self.stats.fact_problems += worked.problems
 
     def write(self, conn, postgres: bool, trials: int) -> RecomputeStats:
@@ -484,12 +465,9 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
     evaluator = _Evaluator(as_of, version, params)
     no_rows: list[dict[str, Any]] = []
     for trial_id, imported in trials:
+        facts = _facts(imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows))
         batch.trial(
-            evaluator,
-            trial_id,
-            _facts(imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows)),
-            stored.get(trial_id),
-            existing.pop(trial_id, {}),
+            trial_id, _work(evaluator, *facts), stored.get(trial_id), existing.pop(trial_id, {})
         )
     return batch.write(conn, postgres, len(trials))
 
@@ -498,17 +476,39 @@ def _entry_order(entry: dict[str, Any]) -> tuple[str, str]:
     return entry["registry"], entry["registry_id"]
 
 
+# A verdict as stored: duty, ruleset, status, due date, verdict text.
+VerdictRow = tuple[str, str, str, date | None, str]
+
+
 class Worked(NamedTuple):
-    """A new trial's verdicts worked out ahead, away from the transaction that stores them (the
-    importer's reader process: :class:`Ahead`), with what they were worked out for."""
+    """A trial's verdicts and the texts stored with them, and what they were worked out for:
+    by a recompute, or ahead, away from the transaction that stores them (the importer's
+    reader process: :class:`Ahead`)."""
 
     as_of: date
     version: int
     inputs_text: str
     facts_text: str
     digest: str
-    rows: list[tuple[str, str, str, date | None, str]]  # duty, ruleset, status, due, text
+    rows: list[VerdictRow]
     problems: bool
+
+
+def _work(evaluator: _Evaluator, facts: Facts, problems: Sequence[str]) -> Worked:
+    verdicts = evaluator.encode(facts, problems)
+    return Worked(
+        evaluator.as_of,
+        evaluator.version,
+        dumps(facts.inputs),
+        dumps(facts_document(facts, problems)),
+        verdicts_digest(text for _, text in verdicts),
+        _as_rows(verdicts),
+        evaluator.problems,
+    )
+
+
+def _as_rows(verdicts: Sequence[tuple[Any, str]]) -> list[VerdictRow]:
+    return [(o.id, o.ruleset, o.status, o.due, text) for o, text in verdicts]
 
 
 class Ahead:
@@ -520,26 +520,14 @@ class Ahead:
         self.evaluator = _Evaluator(as_of, version, params)
 
     def __call__(self, imported_facts: dict[str, Any], entries: list[dict[str, Any]]) -> Worked:
-        evaluator = self.evaluator
-        facts, problems = _facts(imported_facts, entries, ())
-        verdicts = evaluator.encode(facts, problems)
-        return Worked(
-            evaluator.as_of,
-            evaluator.extra["params_version"],
-            dumps(facts.inputs),
-            dumps(facts_document(facts, problems)),
-            verdicts_digest(text for _, text in verdicts),
-            [(o.id, o.ruleset, o.status, o.due, text) for o, text in verdicts],
-            evaluator.problems,
-        )
+        return _work(self.evaluator, *_facts(imported_facts, entries, ()))
 
 
 class NewTrial(NamedTuple):
     """A trial inserted in the caller's transaction, as ``_recompute`` would read it back: its
     ``imported_facts`` and its registry entries (dicts with registry, registry_id,
     registered_on, results_posted_on), sorted by registry and id (code points, as ``_recompute``
-    sorts them); and, when they were worked out
-    ahead from exactly these, its verdicts."""
+    sorts them); and, when they were worked out ahead from exactly these, its verdicts."""
 
     imported_facts: dict[str, Any]
     entries: list[dict[str, Any]]
@@ -558,10 +546,10 @@ def _compute_new(
     for trial_id, new in trials:
         worked = new.worked
         if worked is not None and worked.as_of == as_of and worked.version == version:
-            batch.worked(trial_id, worked)
+            batch.stats.worked_ahead += 1
         else:
-            facts = _facts(new.imported_facts, new.entries, ())
-            batch.trial(evaluator, trial_id, facts, None, {})
+            worked = _work(evaluator, *_facts(new.imported_facts, new.entries, ()))
+        batch.trial(trial_id, worked, None, {})
     return batch.write(conn, conn.dialect.name == "postgresql", len(trials))
 
 
@@ -618,7 +606,7 @@ def _recompute_stored(
                 trials -= 1
                 continue
             batch.stats.fact_problems += evaluator.problems
-            batch.verdicts(trial_id, verdicts, existing.pop(trial_id, {}))
+            batch.verdicts(trial_id, _as_rows(verdicts), existing.pop(trial_id, {}))
             batch.changed_digests.append((trial_id, verdicts_digest(text for _, text in verdicts)))
     stats = batch.write(conn, postgres, trials)
     if len(from_records) == len(rows):  # none computed yet (the first computation): by range
@@ -633,7 +621,7 @@ class _Evaluator:
     parameter set). ``problems`` tells whether the last trial had facts that were ignored."""
 
     def __init__(self, as_of: date, version: int, params: Params) -> None:
-        self.as_of, self.params = as_of, params
+        self.as_of, self.version, self.params = as_of, version, params
         self.extra = {"params_version": version}
         self.plain = VerdictEncoder(self.extra, inputs=False)  # holds no per-trial state
         self.problems = False

@@ -66,8 +66,6 @@ def build_facts(
     sources: dict[str, str] = {}
     # An import usually sets every fact of a trial from one record: describe each record once.
     described: dict[tuple[Any, Any, Any], str] = {}
-    last_origin: Any = None
-    last_text = ""
     for key, fact in imported_facts.items():
         if key in _DISPLAY_ONLY:
             continue
@@ -79,13 +77,9 @@ def build_facts(
             text = imported_source(fact)
         else:
             origin = (fact.get("registry"), fact.get("record"), fact.get("imported_at"))
-            if origin == last_origin:  # fast path: the same record as the previous fact
-                text = last_text
-            else:
-                text = described.get(origin)
-                if text is None:
-                    text = described[origin] = imported_source(fact)
-                last_origin, last_text = origin, text
+            text = described.get(origin)
+            if text is None:
+                text = described[origin] = imported_source(fact)
         sources[key] = text
 
     sponsor = {row["key"]: row for row in sponsor_facts if row.get("value") is not None}
