@@ -38,11 +38,11 @@ class GovDateField(Field):
             self.data = None
             raise ValueError(f"{label} must be a real date, like 27 3 2026")
         day, month, year = (int(p) for p in parts)
-        if year < 1000:
+        if not 1000 <= year <= 9999:
             self.data = None
             raise ValueError(f"{label}: enter the year with 4 digits, like 2026")
         try:
             self.data = date(year, month, day)
-        except ValueError:
+        except (ValueError, OverflowError):  # a day or month too big for a C int overflows
             self.data = None
             raise ValueError(f"{label} must be a real date, like 27 3 2026") from None
