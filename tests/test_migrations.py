@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Iterator
@@ -108,18 +109,95 @@ def test_verdicts_stored_before_0006_are_rewritten_by_the_next_daily_recompute(
             columns = {c["name"] for c in sa.inspect(db.engine).get_columns("obligations")}
             assert "days_overdue" not in columns
 
-            from portal.models import Obligation, ObligationInputs
+            from portal.models import ObligationInputs
+            from portal.obligations.stored import trial_verdicts
             from portal.services.obligations import FACTS_FORMAT
             from workers.obligations import recompute_everything
 
             result = recompute_everything("2026-11-21")
             assert (result["trials"], result["updated"], result["inserted"]) == (1, 1, 9)
-            rows = {o.duty: o for o in db.session.execute(sa.select(Obligation)).scalars()}
+            rows = {o.duty: o for o in trial_verdicts(1)}
             assert len(rows) == 10
             reg = rows["UK-REG"]
             assert "days_overdue" not in reg.verdict and "as of" not in reg.verdict["explanation"]
             assert db.session.get(ObligationInputs, 1).facts["format"] == FACTS_FORMAT
             again = recompute_everything("2026-11-22")  # from the stored facts now
             assert (again["inserted"], again["deleted"]) == (0, 0)
+            db.session.remove()
+            db.engine.dispose()
+
+
+def test_0007_moves_not_applicable_verdicts_into_one_document_per_trial_and_back(
+    tmp_path: Path, redis_url: str
+):
+    """Upgrading to 0007 moves the not-applicable rows of each trial into its obligation_inputs
+    row; pages read the same verdicts; the next recompute changes none of them; the downgrade
+    puts the rows back as they were."""
+    with scratch_database(tmp_path) as url:
+        app = create_app(env=make_env(url, redis_url, tmp_path))
+        with app.app_context():
+            from portal.extensions import db
+            from portal.models import Obligation, ObligationInputs, Trial
+            from portal.obligations.stored import verdicts_for
+            from portal.services.obligations import recompute_for_trials
+            from tests.obligations.helpers import d, make_trial
+            from workers.obligations import recompute_everything
+
+            upgrade()
+            uk = {"study_type": "interventional", "countries": ["United Kingdom"], "phase": "3"}
+            us = {"study_type": "interventional", "countries": ["United States"], "phase": "2"}
+            ids = [
+                make_trial(uk, [], {"end_of_trial_on": "2025-01-10"}, registry_id="NCT00000001").id,
+                make_trial(us, [], {}, registry_id="NCT00000002").id,
+                make_trial({"study_type": "observational"}, [], {}, registry_id="NCT00000003").id,
+            ]
+            recompute_for_trials(ids, reason="import", as_of=d("2026-06-01"))
+            db.session.commit()
+
+            def verdicts() -> dict:
+                db.session.expire_all()
+                return {
+                    (o.trial_id, o.duty): (o.ruleset, o.status, o.due, o.verdict, o.as_of,
+                                           o.params_version, o.inputs)
+                    for obs in verdicts_for(ids).values()
+                    for o in obs
+                }  # fmt: skip
+
+            def na_rows() -> int:
+                return db.session.execute(
+                    sa.select(sa.func.count())
+                    .select_from(Obligation)
+                    .where(Obligation.status == "not_applicable")
+                ).scalar_one()
+
+            before = verdicts()
+            assert len(before) == 3 * 10
+            statuses = [v[1] for v in before.values()]
+            assert statuses.count("not_applicable") >= 15 and na_rows() == 0
+            db.session.remove()
+
+            downgrade(revision="0006")
+            with db.engine.connect() as conn:
+                rows = conn.execute(
+                    sa.text(
+                        "SELECT trial_id, duty, verdict, as_of FROM obligations"
+                        " WHERE status = 'not_applicable' ORDER BY trial_id, duty"
+                    )
+                ).all()
+            assert len(rows) == statuses.count("not_applicable")
+            for trial_id, duty, verdict, _ in rows:
+                verdict = verdict if isinstance(verdict, dict) else json.loads(verdict)
+                assert verdict == before[(trial_id, duty)][3]
+
+            upgrade()
+            assert verdicts() == before and na_rows() == 0
+            assert all(
+                row.not_applicable
+                for row in db.session.execute(sa.select(ObligationInputs)).scalars()
+            )
+            again = recompute_everything("2026-06-01")
+            assert (again["inserted"], again["updated"], again["deleted"]) == (0, 0, 0)
+            assert again["status_changes"] == 0 and verdicts() == before
+            assert db.session.execute(sa.select(sa.func.count()).select_from(Trial)).scalar() == 3
             db.session.remove()
             db.engine.dispose()

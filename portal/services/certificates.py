@@ -35,6 +35,7 @@ from portal.models import (
     TrialIdentifier,
     User,
 )
+from portal.obligations.stored import trial_verdicts
 from portal.services import ServiceError, pdf_jobs, transactional
 from portal.services.audit import record
 from portal.services.files import store_bytes
@@ -237,9 +238,9 @@ def build_statement(
     trial: Trial, user: User, *, serial: str, as_of: date, requested_at: str
 ) -> dict[str, Any]:
     """Everything the certificate will say, as JSON, from the rows as they are now."""
-    obligations = sorted(
-        db.session.execute(sa.select(Obligation).where(Obligation.trial_id == trial.id)).scalars(),
-        key=lambda o: (RULESET_ORDER.get(o.ruleset, 9), o.duty, o.id),
+    obligations = sorted(  # every verdict, not applicable ones included (obligations.stored)
+        trial_verdicts(trial.id),
+        key=lambda o: (RULESET_ORDER.get(o.ruleset, 9), o.duty, o.id or 0),
     )
     entries = db.session.execute(
         sa.select(RegistryEntry)

@@ -20,6 +20,11 @@ explanations name neither), so a verdict is rewritten only when its status, date
 change, not every day; the days overdue or left are worked out when shown
 (``Obligation.days_overdue_on``).
 
+Verdicts of "not applicable", most of all verdicts, are not ``obligations`` rows: each trial's
+are kept in one document with its stored facts (``ObligationInputs.not_applicable``, written
+whenever the verdicts' digest changes; ``portal.obligations.stored``). A duty that stops or
+starts applying moves between the two, and its status change is recorded as for any other.
+
 Reads are one query per table per chunk of trials, never one per trial; verdicts are encoded to
 deterministic JSON text (``portal.obligations.encode``) and one whose text equals the stored text
 is not written; new rows, changed rows and status history are written in bulk (on PostgreSQL
@@ -61,7 +66,9 @@ from portal.models import (
     SponsorFact,
     Trial,
 )
-from portal.obligations.encode import VerdictEncoder, dumps
+from portal.obligations import stored as na_store
+from portal.obligations.encode import STORED_OMITS, VerdictEncoder, dumps
+from portal.obligations.stored import HIDDEN
 from portal.rules import Facts, FactsError, Params, evaluate
 from portal.rules.facts import FACT_KEYS
 from portal.rules.model import NOT_APPLICABLE
@@ -342,6 +349,9 @@ class _Batch:
         "changed_inputs",
         "history",
         "inserts",
+        "moved",
+        "na_inserted",
+        "na_updated",
         "new_inputs",
         "now",
         "reason",
@@ -362,21 +372,52 @@ class _Batch:
         self.new_inputs: list[tuple[Any, ...]] = []
         self.changed_inputs: list[tuple[Any, ...]] = []
         self.changed_digests: list[tuple[Any, ...]] = []
+        # Verdicts counted as inserted or updated that are not rows (not applicable), and rows
+        # deleted because their duty became not applicable (an update, not a deletion).
+        self.na_inserted = self.na_updated = self.moved = 0
 
     def verdicts(
-        self, trial_id: int, rows: Sequence[VerdictRow], existing: dict[str, tuple[int, str, str]]
-    ) -> None:
-        """Compare a trial's new verdicts (:data:`VerdictRow`) with its stored rows (duty ->
-        (id, status, text)) and queue the inserts, updates, status changes and deletions."""
+        self,
+        trial_id: int,
+        rows: Sequence[VerdictRow],
+        existing: dict[str, tuple[int, str, str]],
+        existing_na: na_store.NotApplicable,
+    ) -> str | None:
+        """Compare a trial's new verdicts (:data:`VerdictRow`) with its stored ones: rows (duty
+        -> (id, status, text)) and not-applicable verdicts (``existing_na``); queue the inserts,
+        updates, status changes and deletions of rows, and return the trial's new
+        not-applicable document (``stored.document``), which the caller stores whenever the
+        verdicts' digest changed."""
         version, as_of, now, reason = self.version, self.as_of, self.now, self.reason
+        na: dict[str, tuple[date, str]] = {}
         for duty, ruleset, status, due, text in rows:
             old = existing.pop(duty, None)
+            if status == NOT_APPLICABLE:
+                before = existing_na.pop(duty, None)
+                if old is not None:  # a row: the duty applied (or a row from before 0007)
+                    self.stale.append(old[0])
+                    self.moved += 1
+                    if old[1] != NOT_APPLICABLE:
+                        self.history.append((trial_id, duty, old[1], status, as_of, now, reason))
+                if before is not None and before[1] == text:
+                    na[duty] = before
+                    if old is None:
+                        self.stats.unchanged += 1
+                    else:
+                        self.na_updated += 1
+                    continue
+                na[duty] = (as_of, text)
+                if old is None and before is None:  # see ObligationStatusChange: no history
+                    self.na_inserted += 1
+                else:
+                    self.na_updated += 1
+                continue
             if old is None:
                 self.inserts.append(
                     (trial_id, duty, ruleset, status, due, text, version, as_of, now)
                 )
-                if status != NOT_APPLICABLE:  # see ObligationStatusChange
-                    self.history.append((trial_id, duty, None, status, as_of, now, reason))
+                was = NOT_APPLICABLE if existing_na.pop(duty, None) is not None else None
+                self.history.append((trial_id, duty, was, status, as_of, now, reason))
             elif old[2] != text:
                 self.updates.append((old[0], ruleset, status, due, text, version, as_of, now))
                 if old[1] != status:
@@ -384,6 +425,7 @@ class _Batch:
             else:
                 self.stats.unchanged += 1
         self.stale.extend(row[0] for row in existing.values())  # duties no longer produced
+        return na_store.document(na)
 
     def trial(
         self,
@@ -391,16 +433,17 @@ class _Batch:
         worked: Worked,
         stored: tuple[str, str | None, str | None] | None,
         existing: dict[str, tuple[int, str, str]],
+        existing_na: na_store.NotApplicable,
     ) -> None:
         """Queue what changed for one trial evaluated from its records: its verdicts, and the
         facts shown on them and worked out from (ObligationInputs, once per trial). ``stored``:
         its ObligationInputs (inputs, facts, digest) texts, if any."""
+        na = self.verdicts(trial_id, worked.rows, existing, existing_na)
         texts = (worked.inputs_text, worked.facts_text, worked.digest)
         if stored is None:
-            self.new_inputs.append((trial_id, *texts, self.now))
+            self.new_inputs.append((trial_id, *texts, na, self.now))
         elif stored != texts:
-            self.changed_inputs.append((trial_id, *texts, self.now))
-        self.verdicts(trial_id, worked.rows, existing)
+            self.changed_inputs.append((trial_id, *texts, na, self.now))
         self.stats.fact_problems += worked.problems
 
     def write(self, conn, postgres: bool, trials: int) -> RecomputeStats:
@@ -409,9 +452,9 @@ class _Batch:
         _write_inputs(conn, self.new_inputs, self.changed_inputs, self.changed_digests, postgres)
         stats = self.stats
         stats.trials += trials
-        stats.inserted += len(self.inserts)
-        stats.updated += len(self.updates)
-        stats.deleted += len(self.stale)
+        stats.inserted += len(self.inserts) + self.na_inserted
+        stats.updated += len(self.updates) + self.na_updated
+        stats.deleted += len(self.stale) - self.moved
         stats.status_changes += len(self.history)
         return stats
 
@@ -450,15 +493,20 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         sponsor.setdefault(trial_id, []).append(
             {"key": key, "value": value, "entered_by_label": label, "entered_at": entered_at}
         )
-    stored: dict[int, tuple[str, str | None, str | None]] = {
-        row[0]: row[1:]
-        for row in _rows(
-            conn,
-            sa.select(
-                I.c.trial_id, sa.cast(I.c.inputs, sa.Text), sa.cast(I.c.facts, sa.Text), I.c.digest
-            ).where(where(I.c.trial_id)),
-        )
-    }
+    stored: dict[int, tuple[str, str | None, str | None]] = {}
+    na_docs: dict[int, str | None] = {}
+    for trial_id, inputs, facts_text, digest, na_doc in _rows(
+        conn,
+        sa.select(
+            I.c.trial_id,
+            sa.cast(I.c.inputs, sa.Text),
+            sa.cast(I.c.facts, sa.Text),
+            I.c.digest,
+            sa.cast(I.c.not_applicable, sa.Text),
+        ).where(where(I.c.trial_id)),
+    ):
+        stored[trial_id] = (inputs, facts_text, digest)
+        na_docs[trial_id] = na_doc
     existing = _existing(conn, where(O.c.trial_id))
 
     batch = _Batch(reason, as_of, version)
@@ -467,7 +515,11 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
     for trial_id, imported in trials:
         facts = _facts(imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows))
         batch.trial(
-            trial_id, _work(evaluator, *facts), stored.get(trial_id), existing.pop(trial_id, {})
+            trial_id,
+            _work(evaluator, *facts),
+            stored.get(trial_id),
+            existing.pop(trial_id, {}),
+            na_store.parse(na_docs.get(trial_id)),
         )
     return batch.write(conn, postgres, len(trials))
 
@@ -549,7 +601,7 @@ def _compute_new(
             batch.stats.worked_ahead += 1
         else:
             worked = _work(evaluator, *_facts(new.imported_facts, new.entries, ()))
-        batch.trial(trial_id, worked, None, {})
+        batch.trial(trial_id, worked, None, {}, {})
     return batch.write(conn, conn.dialect.name == "postgresql", len(trials))
 
 
@@ -597,17 +649,29 @@ def _recompute_stored(
         # Lock, then read again in a new statement (it sees what committed while we waited).
         locked = [r[0] for r in _rows(conn, _locked(sa.select(T.c.id), _in(changed), postgres))]
         trials -= len(changed) - len(locked)  # gone meanwhile (merged into another trial)
-        docs = dict(_rows(conn, sa.select(I.c.trial_id, I.c.facts).where(I.c.trial_id.in_(locked))))
+        docs = {
+            trial_id: (doc, na_doc)
+            for trial_id, doc, na_doc in _rows(
+                conn,
+                sa.select(I.c.trial_id, I.c.facts, sa.cast(I.c.not_applicable, sa.Text)).where(
+                    I.c.trial_id.in_(locked)
+                ),
+            )
+        }
         existing = _existing(conn, O.c.trial_id.in_(locked))
         for trial_id in locked:
-            verdicts = evaluator.from_document(docs.get(trial_id))
+            doc, na_doc = docs.get(trial_id, (None, None))
+            verdicts = evaluator.from_document(doc)
             if verdicts is None:  # the stored facts went away meanwhile
                 from_records.append(trial_id)
                 trials -= 1
                 continue
             batch.stats.fact_problems += evaluator.problems
-            batch.verdicts(trial_id, _as_rows(verdicts), existing.pop(trial_id, {}))
-            batch.changed_digests.append((trial_id, verdicts_digest(text for _, text in verdicts)))
+            na = batch.verdicts(
+                trial_id, _as_rows(verdicts), existing.pop(trial_id, {}), na_store.parse(na_doc)
+            )
+            digest = verdicts_digest(text for _, text in verdicts)
+            batch.changed_digests.append((trial_id, digest, na))
     stats = batch.write(conn, postgres, trials)
     if len(from_records) == len(rows):  # none computed yet (the first computation): by range
         stats.add(_recompute(where, reason, as_of, version, params))
@@ -624,6 +688,7 @@ class _Evaluator:
         self.as_of, self.version, self.params = as_of, version, params
         self.extra = {"params_version": version}
         self.plain = VerdictEncoder(self.extra, inputs=False)  # holds no per-trial state
+        self._na_texts: dict[tuple[Any, ...], str] = {}
         self.problems = False
 
     def encode(self, facts: Facts, problems: Sequence[str]) -> list[tuple[Any, str]]:
@@ -632,12 +697,28 @@ class _Evaluator:
         self.problems = bool(problems)
         verdicts = evaluate(facts, self.as_of, self.params)
         if not problems:
-            encode = self.plain.encode
-            return [(o, encode(o)) for o in verdicts]
-        encoder = VerdictEncoder({**self.extra, "fact_problems": list(problems)}, inputs=False)
+            encode, na = self.plain.encode, self._not_applicable
+            return [(o, na(o) if o.status == NOT_APPLICABLE else encode(o)) for o in verdicts]
+        extra = {**self.extra, "fact_problems": list(problems)}
+        encoder = VerdictEncoder(extra, inputs=False)
         note = " Ignored stored facts that are not valid: " + "; ".join(problems) + "."
         noted = [o._replace(explanation=o.explanation + note) for o in verdicts]
-        return [(o, encoder.encode(o)) for o in noted]
+        return [
+            (o, _not_applicable_text(o, extra) if o.status == NOT_APPLICABLE else encoder.encode(o))
+            for o in noted
+        ]
+
+    def _not_applicable(self, o: Any) -> str:
+        """The stored text of a not-applicable verdict (``stored.HIDDEN`` left out): a few
+        reasons are shared by most trials, so each text is made once."""
+        key = (o.ruleset_version, o.due, o.trigger, o.explanation, tuple(o.assumptions),
+               o.estimated, tuple(o.missing), o.deferred_until, o.met_on)  # fmt: skip
+        text = self._na_texts.get(key)
+        if text is None:
+            text = _not_applicable_text(o, self.extra)
+            if len(self._na_texts) < 10_000:
+                self._na_texts[key] = text
+        return text
 
     def from_document(self, doc: Any) -> list[tuple[Any, str]] | None:
         """As :meth:`encode`, from a stored facts document; None when it cannot be used."""
@@ -650,6 +731,16 @@ class _Evaluator:
         except (FactsError, KeyError, TypeError):  # stored under older validation rules
             return None
         return self.encode(facts, doc.get("problems") or ())
+
+
+def _not_applicable_text(o: Any, extra: Mapping[str, Any]) -> str:
+    """A not-applicable verdict as stored in ``ObligationInputs.not_applicable``: the stored form
+    of the verdict (``encode.STORED_OMITS`` left out) without what its duty decides."""
+    data = o.to_json()
+    for key in STORED_OMITS + HIDDEN:
+        del data[key]
+    data.update(extra)
+    return dumps(data)
 
 
 def _in(ids: list[int]):
@@ -787,15 +878,17 @@ def _write_postgres(conn, inserts, updates, history, stale) -> None:
 
 
 def _write_inputs(conn, new_rows, changed_rows, changed_digests, postgres: bool) -> None:
-    """Store each trial's inputs, facts and digest: new rows in bulk, changed ones (facts
-    changed) one by one, and new digests (verdicts changed, facts did not)."""
-    columns = ("trial_id", "inputs", "facts", "digest", "computed_at")
+    """Store each trial's inputs, facts, digest and not-applicable verdicts: new rows in bulk,
+    changed ones (facts changed) one by one, and new digests with the not-applicable verdicts
+    (verdicts changed, facts did not). Rows: (trial_id, inputs, facts, digest, not_applicable,
+    computed_at); digests: (trial_id, digest, not_applicable)."""
+    columns = ("trial_id", "inputs", "facts", "digest", "not_applicable", "computed_at")
     if postgres and new_rows:
         with conn.connection.driver_connection.cursor() as cur:
             with cur.copy(
                 f"COPY obligation_inputs ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
             ) as copy:
-                copy.set_types(("int4", "text", "text", "text", "timestamptz"))
+                copy.set_types(("int4", "text", "text", "text", "text", "timestamptz"))
                 for row in new_rows:
                     copy.write_row(row)
     elif new_rows:
@@ -803,24 +896,27 @@ def _write_inputs(conn, new_rows, changed_rows, changed_digests, postgres: bool)
             sa.insert(I).values(
                 inputs=sa.bindparam("_inputs", type_=sa.Text),
                 facts=sa.bindparam("_facts", type_=sa.Text),
+                not_applicable=sa.bindparam("_na", type_=sa.Text),
             ),
             [
-                {"trial_id": t, "_inputs": inputs, "_facts": facts, "digest": d, "computed_at": at}
-                for t, inputs, facts, d, at in new_rows
+                {"trial_id": t, "_inputs": inputs, "_facts": facts, "digest": d, "_na": na,
+                 "computed_at": at}
+                for t, inputs, facts, d, na, at in new_rows
             ],
-        )
+        )  # fmt: skip
     if postgres and (changed_rows or changed_digests):
         with conn.connection.driver_connection.cursor() as cur:
             if changed_rows:
                 cur.executemany(
                     "UPDATE obligation_inputs SET inputs = %s::json, facts = %s::json, "
-                    "digest = %s, computed_at = %s WHERE trial_id = %s",
-                    [(inputs, facts, d, at, t) for t, inputs, facts, d, at in changed_rows],
+                    "digest = %s, not_applicable = %s::json, computed_at = %s WHERE trial_id = %s",
+                    [(inputs, facts, d, na, at, t) for t, inputs, facts, d, na, at in changed_rows],
                 )
             if changed_digests:
                 cur.executemany(
-                    "UPDATE obligation_inputs SET digest = %s WHERE trial_id = %s",
-                    [(d, t) for t, d in changed_digests],
+                    "UPDATE obligation_inputs SET digest = %s, not_applicable = %s::json "
+                    "WHERE trial_id = %s",
+                    [(d, na, t) for t, d, na in changed_digests],
                 )
         return
     if changed_rows:
@@ -830,17 +926,20 @@ def _write_inputs(conn, new_rows, changed_rows, changed_digests, postgres: bool)
             .values(
                 inputs=sa.bindparam("_inputs", type_=sa.Text),
                 facts=sa.bindparam("_facts", type_=sa.Text),
+                not_applicable=sa.bindparam("_na", type_=sa.Text),
             ),
             [
-                {"_trial_id": t, "_inputs": inputs, "_facts": facts, "digest": d,
+                {"_trial_id": t, "_inputs": inputs, "_facts": facts, "digest": d, "_na": na,
                  "computed_at": at}
-                for t, inputs, facts, d, at in changed_rows
+                for t, inputs, facts, d, na, at in changed_rows
             ],
         )  # fmt: skip
     if changed_digests:
         conn.execute(
-            sa.update(I).where(I.c.trial_id == sa.bindparam("_trial_id")),
-            [{"_trial_id": t, "digest": d} for t, d in changed_digests],
+            sa.update(I)
+            .where(I.c.trial_id == sa.bindparam("_trial_id"))
+            .values(not_applicable=sa.bindparam("_na", type_=sa.Text)),
+            [{"_trial_id": t, "digest": d, "_na": na} for t, d, na in changed_digests],
         )
 
 

@@ -22,12 +22,16 @@ from portal.extensions import db
 from portal.models import (
     BackgroundJob,
     Obligation,
+    ObligationInputs,
     ObligationStatusChange,
     Organisation,
     RegistryEntry,
     Trial,
     User,
 )
+from portal.obligations import stored
+from portal.rules.duties import DUTIES
+from portal.rules.model import NOT_APPLICABLE
 from portal.services import ServiceError, pdf_jobs, transactional
 from portal.services.audit import record
 from portal.services.certificates import STATUS_LABELS, day_text
@@ -264,6 +268,7 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
             .order_by(RegistryEntry.trial_id, RegistryEntry.registry_name)
         ):
             registries[row.trial_id].append(row.registry_id)  # NCT..., ISRCTN...: self-describing
+        chunk_rows: list[ObligationRow] = []
         for row in db.session.execute(
             sa.select(
                 Obligation.trial_id,
@@ -282,7 +287,7 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
                 status = "overdue"  # the due date passed since the verdict was computed
             if status == "overdue" and row.due is not None:
                 days = max(0, (as_of - row.due).days)  # counted on the report's date
-            obligations.append(
+            chunk_rows.append(
                 ObligationRow(
                     row.trial_id,
                     row.duty,
@@ -294,6 +299,21 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
                     row.deferred_until,
                 )
             )
+        # Verdicts of not applicable are stored once per trial (portal.obligations.stored).
+        have = {(row.trial_id, row.duty) for row in chunk_rows}
+        for trial_id, doc in db.session.execute(
+            sa.select(ObligationInputs.trial_id, sa.cast(ObligationInputs.not_applicable, sa.Text))
+            .where(ObligationInputs.trial_id.in_(chunk))
+            .where(ObligationInputs.not_applicable.is_not(None))
+        ):
+            for duty in stored.parse(doc):
+                if (trial_id, duty) not in have:
+                    ruleset = DUTIES[duty][0] if duty in DUTIES else ""
+                    chunk_rows.append(
+                        ObligationRow(trial_id, duty, ruleset, NOT_APPLICABLE, None, 0, None, None)
+                    )
+        chunk_rows.sort(key=lambda r: (r.trial_id, r.duty))
+        obligations.extend(chunk_rows)
 
     by_ruleset: dict[str, Counter] = defaultdict(Counter)
     totals: Counter = Counter()

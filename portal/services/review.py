@@ -63,7 +63,8 @@ FINDINGS = {"confirmed": "Confirmed", "problem": "Problem found"}
 
 
 def duty_due(trial_id: int, duties: tuple[str, ...]) -> tuple[str | None, date | None]:
-    """The first of ``duties`` the trial has an obligation for, and its current due date."""
+    """The first of ``duties`` the trial has an obligation for (a duty that does not apply is
+    not one: those verdicts are not ``obligations`` rows), and its current due date."""
     rows = dict(
         db.session.execute(
             sa.select(Obligation.duty, Obligation.due).where(

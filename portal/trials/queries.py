@@ -11,7 +11,15 @@ from typing import Any
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Obligation, RegistryEntry, Trial, TrialIdentifier, User
+from portal.models import (
+    Obligation,
+    ObligationInputs,
+    RegistryEntry,
+    Trial,
+    TrialIdentifier,
+    User,
+)
+from portal.obligations.stored import trial_verdicts
 from portal.services.trial_access import scope_trials
 
 HEADLINE_STATUSES = ("overdue", "due_soon", "upcoming", "met", "deferred", "data_needed")
@@ -110,9 +118,18 @@ def filtered_trials(user: User, filters: Filters, as_of: date) -> sa.Select:
     """Trials the user may see, filtered; no ordering or paging yet."""
     query = scope_trials(sa.select(Trial), user)
     if filters.status:
-        query = query.where(
-            sa.exists().where(Obligation.trial_id == Trial.id, Obligation.status == filters.status)
+        has_status = sa.exists().where(
+            Obligation.trial_id == Trial.id, Obligation.status == filters.status
         )
+        if filters.status == "not_applicable":  # stored once per trial (obligations.stored)
+            has_status = sa.or_(
+                has_status,
+                sa.exists().where(
+                    ObligationInputs.trial_id == Trial.id,
+                    ObligationInputs.not_applicable.is_not(None),
+                ),
+            )
+        query = query.where(has_status)
     if filters.ruleset:
         query = query.where(
             sa.exists().where(
@@ -257,13 +274,8 @@ def identifiers_for(trial: Trial) -> list[TrialIdentifier]:
 
 
 def obligations_for(trial: Trial) -> list[Obligation]:
-    order = {"uk-2026": 0, "eu-ctr": 1, "us-fdaaa": 2}
-    rows = (
-        db.session.execute(sa.select(Obligation).where(Obligation.trial_id == trial.id))
-        .scalars()
-        .all()
-    )
-    return sorted(rows, key=lambda o: (order.get(o.ruleset, 9), o.id))
+    """Every verdict of the trial, not applicable ones included, in evaluation order."""
+    return trial_verdicts(trial.id)
 
 
 def upcoming_deadlines(user: User, as_of: date, months: int = 12) -> list[tuple[Obligation, Trial]]:

@@ -13,6 +13,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Obligation, ObligationInputs, ObligationStatusChange, Trial
+from portal.obligations.stored import parse
 from portal.services import imports
 from portal.services.obligations import recompute_for_trials
 from portal.timeutil import today as portal_today
@@ -21,6 +22,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def stored_state() -> tuple[dict, dict]:
+    """Every stored verdict, (trial, duty) -> (status, due, stored text), not-applicable ones
+    from their per-trial document included; and each trial's stored inputs, facts, digest and
+    not-applicable document."""
     verdicts = {
         (trial_id, duty): (status, due, text)
         for trial_id, duty, status, due, text in db.session.execute(
@@ -33,17 +37,23 @@ def stored_state() -> tuple[dict, dict]:
             )
         )
     }
+    assert all(status != "not_applicable" for status, _, _ in verdicts.values())
     inputs = {
-        trial_id: (inputs, facts, digest)
-        for trial_id, inputs, facts, digest in db.session.execute(
+        trial_id: (inputs, facts, digest, na)
+        for trial_id, inputs, facts, digest, na in db.session.execute(
             sa.select(
                 ObligationInputs.trial_id,
                 sa.cast(ObligationInputs.inputs, sa.Text),
                 sa.cast(ObligationInputs.facts, sa.Text),
                 ObligationInputs.digest,
+                sa.cast(ObligationInputs.not_applicable, sa.Text),
             )
         )
     }
+    for trial_id, (*_, na) in inputs.items():
+        for duty, (_, text) in parse(na).items():
+            assert (trial_id, duty) not in verdicts
+            verdicts[(trial_id, duty)] = ("not_applicable", None, text)
     return verdicts, inputs
 
 
@@ -80,7 +90,7 @@ def test_synthetic_trials_of_every_status_match_too(app, tmp_path):
     generate(tmp_path, 300, seed=3)
     _, report = imports.import_paths([str(tmp_path)])
     assert report["created"] == 300
-    statuses = set(db.session.execute(sa.select(Obligation.status).distinct()).scalars())
+    statuses = {status for status, _, _ in stored_state()[0].values()}
     assert {"not_applicable", "overdue", "data_needed", "upcoming"} <= statuses
     assert_same_as_from_records()
 

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Obligation, ObligationStatusChange, RegistryEntry, SponsorFact, Trial
+from portal.obligations.stored import trial_verdicts
 
 IMPORTED_AT = "2026-11-01T09:00:00+00:00"
 
@@ -75,8 +76,8 @@ def set_sponsor_fact(trial_id: int, key: str, value: Any, *, commit: bool = True
 
 
 def obligations(trial_id: int) -> dict[str, Obligation]:
-    rows = db.session.execute(sa.select(Obligation).where(Obligation.trial_id == trial_id))
-    return {o.duty: o for o in rows.scalars()}
+    """Every stored verdict of the trial, not applicable ones included (obligations.stored)."""
+    return {o.duty: o for o in trial_verdicts(trial_id)}
 
 
 def history(trial_id: int, duty: str | None = None) -> list[ObligationStatusChange]:

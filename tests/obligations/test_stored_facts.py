@@ -15,8 +15,9 @@ import pytest
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Obligation, ObligationInputs
+from portal.models import Obligation, ObligationInputs, Trial
 from portal.obligations.encode import VerdictEncoder
+from portal.obligations.stored import verdicts_for
 from portal.rules import Facts, evaluate
 from portal.services.obligations import (
     FACTS_FORMAT,
@@ -32,11 +33,14 @@ IMPORTED = {"study_type": "interventional", "countries": ["United Kingdom"], "ph
 
 
 def _rows() -> dict[tuple[int, str], tuple]:
-    """Every stored verdict: (trial, duty) -> (status, due, verdict)."""
+    """Every stored verdict, not applicable ones included: (trial, duty) -> (status, due,
+    verdict, as_of)."""
     db.session.expire_all()
+    ids = db.session.execute(sa.select(Trial.id)).scalars().all()
     return {
-        (o.trial_id, o.duty): (o.status, o.due, o.verdict)
-        for o in db.session.execute(sa.select(Obligation)).scalars()
+        (o.trial_id, o.duty): (o.status, o.due, o.verdict, o.as_of)
+        for obs in verdicts_for(ids).values()
+        for o in obs
     }
 
 
@@ -131,20 +135,21 @@ def test_trials_without_usable_stored_facts_are_recomputed_from_their_records(ap
 def test_verdicts_changed_behind_the_recompute_are_put_right(app):
     """A stored verdict that no longer matches its digest (edited by hand, a lost write) is
     compared and rewritten; a deleted one is inserted again."""
-    ids = _varied_trials(3)
+    _varied_trials(6)
     expected = _rows()
-    row = db.session.execute(
-        sa.select(Obligation).where(Obligation.trial_id == ids[0]).limit(1)
-    ).scalar_one()
+    rows = db.session.execute(sa.select(Obligation).order_by(Obligation.id)).scalars().all()
+    row, gone = rows[0], next(o for o in rows if o.trial_id != rows[0].trial_id)
     row.status, row.verdict = "met", {"status": "met"}
     db.session.execute(
-        sa.update(ObligationInputs).where(ObligationInputs.trial_id == ids[0]).values(digest=None)
+        sa.update(ObligationInputs)
+        .where(ObligationInputs.trial_id == row.trial_id)
+        .values(digest=None)
     )
+    db.session.delete(gone)
     db.session.execute(
-        sa.delete(Obligation).where(Obligation.trial_id == ids[1], Obligation.duty == "UK-REG")
-    )
-    db.session.execute(
-        sa.update(ObligationInputs).where(ObligationInputs.trial_id == ids[1]).values(digest="x")
+        sa.update(ObligationInputs)
+        .where(ObligationInputs.trial_id == gone.trial_id)
+        .values(digest="x")
     )
     db.session.commit()
     result = recompute_everything("2026-06-01")
