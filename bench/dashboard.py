@@ -5,7 +5,8 @@ latency of the dashboard (several filters and sorts, first and later pages) and 
 
 Creates its own database on the TEST_DATABASE_URL server (default
 postgresql://postgres@127.0.0.1:5432/test), migrates it, bulk-loads trials with registry entries
-and ten obligations each, then times requests through the Flask app in-process (the server side:
+and ten verdicts each (those of not applicable kept once per trial, as the recompute keeps
+them), then times requests through the Flask app in-process (the server side:
 no network, no browser) and prints p50/p95 and SQL queries per page. Target: p95 <= 150 ms.
 """
 
@@ -50,10 +51,12 @@ STATUSES = [
 def load(db, n: int, org_id: int, rng: random.Random) -> None:
     import sqlalchemy as sa
 
-    from portal.models import Obligation, RegistryEntry, Trial, TrialIdentifier
+    from portal.models import Obligation, ObligationInputs, RegistryEntry, Trial, TrialIdentifier
+    from portal.obligations.encode import dumps
+    from portal.obligations.stored import document
 
     today = date.today()
-    trials, entries, idents, obligations = [], [], [], []
+    trials, entries, idents, obligations, inputs = [], [], [], [], []
     for i in range(1, n + 1):
         nct = f"NCT{70000000 + i:08d}"
         trials.append(
@@ -79,8 +82,14 @@ def load(db, n: int, org_id: int, rng: random.Random) -> None:
             }
         )
         idents.append({"trial_id": i, "kind": "nct", "value": nct})
+        not_applicable = {}  # stored once per trial, as the recompute stores them
         for duty, ruleset in DUTIES:
             status = rng.choice(STATUSES)
+            if status == "not_applicable":
+                rest = {"ruleset_version": "2026.1", "status": status, "due": None,
+                        "explanation": "x" * 100, "params_version": 0}  # fmt: skip
+                not_applicable[duty] = (today, dumps(rest))
+                continue
             due = today + timedelta(days=rng.randint(-400, 400))
             obligations.append(
                 {
@@ -104,12 +113,23 @@ def load(db, n: int, org_id: int, rng: random.Random) -> None:
                     "as_of": today,
                 }
             )
+        inputs.append(
+            {
+                "trial_id": i,
+                "inputs": {"end_of_trial_on": {"value": "2026-01-01", "source": nct}},
+                "not_applicable": sa.cast(document(not_applicable), sa.JSON)
+                if not_applicable
+                else None,
+            }
+        )
     conn = db.session.connection()
     conn.execute(sa.insert(Trial.__table__), trials)
     conn.execute(sa.insert(RegistryEntry.__table__), entries)
     conn.execute(sa.insert(TrialIdentifier.__table__), idents)
     for start in range(0, len(obligations), 10000):
         conn.execute(sa.insert(Obligation.__table__), obligations[start : start + 10000])
+    for row in inputs:
+        conn.execute(sa.insert(ObligationInputs.__table__).values(**row))
     conn.execute(sa.text("SELECT setval('trials_id_seq', (SELECT max(id) FROM trials))"))
     db.session.commit()
     conn = db.session.connection()
@@ -154,7 +174,7 @@ def main() -> int:
             started = time.perf_counter()
             load(db, args.trials, org.id, random.Random(7))
             print(
-                f"loaded {args.trials} trials with {len(DUTIES)} obligations each "
+                f"loaded {args.trials} trials with {len(DUTIES)} verdicts each "
                 f"in {time.perf_counter() - started:.1f} s"
             )
             client = app.test_client()
@@ -169,6 +189,7 @@ def main() -> int:
                 "dashboard (first page)": lambda: "/trials",
                 "dashboard (page 50, by due)": lambda: "/trials?sort=due&page=50",
                 "dashboard (overdue filter)": lambda: "/trials?status=overdue",
+                "dashboard (not applicable filter)": lambda: "/trials?status=not_applicable",
                 "dashboard (due within 30, search)": lambda: "/trials?due_within=30&q=trial+1",
                 "trial page": lambda: f"/trials/{rng.randint(1, args.trials)}",
             }

@@ -138,6 +138,7 @@ def test_0007_moves_not_applicable_verdicts_into_one_document_per_trial_and_back
         with app.app_context():
             from portal.extensions import db
             from portal.models import Obligation, ObligationInputs, Trial
+            from portal.obligations.encode import KEYS, STORED_OMITS
             from portal.obligations.stored import verdicts_for
             from portal.services.obligations import recompute_for_trials
             from tests.obligations.helpers import d, make_trial
@@ -185,9 +186,11 @@ def test_0007_moves_not_applicable_verdicts_into_one_document_per_trial_and_back
                     )
                 ).all()
             assert len(rows) == statuses.count("not_applicable")
+            stored_keys = [k for k in KEYS if k not in STORED_OMITS] + ["params_version"]
             for trial_id, duty, verdict, _ in rows:
                 verdict = verdict if isinstance(verdict, dict) else json.loads(verdict)
                 assert verdict == before[(trial_id, duty)][3]
+                assert list(verdict) == stored_keys  # the text the recompute writes, too
 
             upgrade()
             assert verdicts() == before and na_rows() == 0

@@ -10,7 +10,8 @@ into that row (a trial without one keeps its rows until it is recomputed; pages 
 verdicts' digests were made from the rows' texts, so the next daily recompute finds them
 changed, compares each trial's verdicts once and stores the new digests: it rewrites no verdict.
 
-The code here is frozen with this revision: it does not import the application's.
+The code here is frozen with this revision: it imports nothing of the application's but the
+static table of duties (their titles and sources, for the downgrade).
 
 Revision ID: 0007
 Revises: 0006
@@ -130,45 +131,65 @@ def upgrade():
             bind.execute(sa.delete(obligations).where(obligations.c.id.in_(doomed[i : i + 1000])))
 
 
+# The keys of a stored verdict in order (portal.obligations.encode.KEYS without STORED_OMITS),
+# then the extra keys (params_version, fact_problems): a row's text as the recompute writes it.
+STORED_KEYS = (
+    "id", "ruleset", "ruleset_version", "title", "status", "due", "trigger", "explanation",
+    "assumptions", "source", "estimated", "missing", "deferred_until", "met_on",
+)  # fmt: skip
+
+
 def downgrade():
-    from portal.rules.duties import DUTIES  # the static duty table: titles and sources
+    # The titles and sources of the duties: the one part of the application used here.
+    from portal.rules.duties import DUTIES
 
     bind = op.get_bind()
-    obligations, inputs = _tables()
-    rows = bind.execute(
-        sa.select(inputs.c.trial_id, _text(inputs.c.not_applicable), inputs.c.computed_at).where(
-            inputs.c.not_applicable.is_not(None)
-        )
-    ).all()
-    values = []
-    for trial_id, doc, computed_at in rows:
-        if not doc or doc == "null":
-            continue
-        for group in json.loads(doc):
-            rest = group["verdict"]
-            for duty in group["duties"]:
-                ruleset, title, source = DUTIES[duty][:3] if duty in DUTIES else ("", duty, "")
-                verdict = {"id": duty, "ruleset": ruleset, "title": title, **rest, "source": source}
-                values.append(
-                    {
-                        "trial_id": trial_id,
-                        "duty": duty,
-                        "ruleset": ruleset,
-                        "status": NOT_APPLICABLE,
-                        "due": None,
-                        "_verdict": _dumps(verdict),
-                        "params_version": rest.get("params_version"),
-                        "as_of": date.fromisoformat(group["as_of"]),
-                        "computed_at": computed_at,
-                    }
-                )
     postgres = bind.dialect.name == "postgresql"
+    obligations, inputs = _tables()
+    verdict = sa.bindparam("_verdict", type_=sa.Text)
     statement = sa.insert(obligations).values(
-        verdict=sa.cast(sa.bindparam("_verdict", type_=sa.Text), sa.JSON)
-        if postgres
-        else sa.bindparam("_verdict", type_=sa.Text)
+        verdict=sa.cast(verdict, sa.JSON) if postgres else verdict
     )
-    for i in range(0, len(values), BATCH):
-        bind.execute(statement, values[i : i + BATCH])
+    last = 0
+    while True:  # BATCH trials at a time, in id order
+        rows = bind.execute(
+            sa.select(inputs.c.trial_id, _text(inputs.c.not_applicable), inputs.c.computed_at)
+            .where(inputs.c.trial_id > last)
+            .order_by(inputs.c.trial_id)
+            .limit(BATCH)
+        ).all()
+        if not rows:
+            break
+        last = rows[-1][0]
+        values = []
+        for trial_id, doc, computed_at in rows:
+            if not doc or doc == "null":
+                continue
+            for group in json.loads(doc):
+                rest = group["verdict"]
+                for duty in group["duties"]:
+                    ruleset, title, source = DUTIES[duty][:3] if duty in DUTIES else ("", duty, "")
+                    known = {"id": duty, "ruleset": ruleset, "title": title, "source": source}
+                    full = {
+                        key: known[key] if key in known else rest[key]
+                        for key in STORED_KEYS
+                        if key in known or key in rest
+                    }
+                    full.update((k, v) for k, v in rest.items() if k not in full)
+                    values.append(
+                        {
+                            "trial_id": trial_id,
+                            "duty": duty,
+                            "ruleset": ruleset,
+                            "status": NOT_APPLICABLE,
+                            "due": None,
+                            "_verdict": _dumps(full),
+                            "params_version": rest.get("params_version"),
+                            "as_of": date.fromisoformat(group["as_of"]),
+                            "computed_at": computed_at,
+                        }
+                    )
+        if values:
+            bind.execute(statement, values)
     with op.batch_alter_table("obligation_inputs", schema=None) as batch_op:
         batch_op.drop_column("not_applicable")

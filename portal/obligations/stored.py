@@ -37,8 +37,8 @@ import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
 from portal.extensions import db
-from portal.models import Obligation, ObligationInputs
-from portal.obligations.encode import dumps
+from portal.models import Obligation, ObligationInputs, Trial
+from portal.obligations.encode import KEYS, STORED_OMITS, dumps
 from portal.rules.duties import DUTIES, RULESET_DUTIES
 from portal.rules.model import NOT_APPLICABLE
 
@@ -60,6 +60,8 @@ HIDDEN = ("id", "ruleset", "title", "source")
 # duty -> (as_of, the verdict's stored text without HIDDEN): the document, read.
 NotApplicable = dict[str, tuple[date, str]]
 
+# The keys of a stored verdict, in order (encode.KEYS without encode.STORED_OMITS).
+_KEYS = tuple(key for key in KEYS if key not in STORED_OMITS)
 _RULESET_ORDER = {ruleset: i for i, ruleset in enumerate(RULESET_DUTIES)}
 _DUTY_ORDER = {duty: i for i, duty in enumerate(d for ds in RULESET_DUTIES.values() for d in ds)}
 
@@ -99,7 +101,8 @@ def document(entries: Mapping[str, tuple[date, str]]) -> str | None:
 
 def parse(doc: Any) -> NotApplicable:
     """A stored document (JSON text, or as the driver parsed it) read back; {} for NULL. One
-    that cannot be read is logged and read as empty: the next recompute writes it again."""
+    that cannot be read is logged and read as empty: the next recompute of the trial from its
+    records (an import, a fact entered, ``recompute-all --from-records``) writes it again."""
     if doc is None:
         return {}
     try:
@@ -120,9 +123,17 @@ def parse(doc: Any) -> NotApplicable:
 
 
 def full_verdict(duty: str, rest: Mapping[str, Any]) -> dict[str, Any]:
-    """The stored verdict of a not-applicable duty, as a row's ``verdict`` would hold it."""
+    """The stored verdict of a not-applicable duty, as a row's ``verdict`` would hold it (same
+    keys in the same order)."""
     ruleset, title, source = DUTIES[duty][:3] if duty in DUTIES else ("", duty, "")
-    return {"id": duty, "ruleset": ruleset, "title": title, **rest, "source": source}
+    known = {"id": duty, "ruleset": ruleset, "title": title, "source": source}
+    out = {
+        key: known[key] if key in known else rest[key]
+        for key in _KEYS
+        if key in known or key in rest
+    }
+    out.update((key, value) for key, value in rest.items() if key not in out)  # params_version...
+    return out
 
 
 def _not_applicable(row: ObligationInputs) -> list[Obligation]:
@@ -158,20 +169,25 @@ def _not_applicable(row: ObligationInputs) -> list[Obligation]:
 
 def verdicts_for(trial_ids: Iterable[int]) -> dict[int, list[Obligation]]:
     """Every stored verdict of these trials, in evaluation order: their ``obligations`` rows and
-    their not-applicable verdicts (two queries). A trial never computed has none."""
+    their not-applicable verdicts (one query). A trial never computed has none."""
     ids = list(trial_ids)
     out: dict[int, list[Obligation]] = {trial_id: [] for trial_id in ids}
     if not ids:
         return out
-    rows = sa.select(Obligation).where(Obligation.trial_id.in_(ids))
-    for ob in db.session.execute(rows).scalars():
-        out[ob.trial_id].append(ob)
-    inputs = {
-        row.trial_id: row
-        for row in db.session.execute(
-            sa.select(ObligationInputs).where(ObligationInputs.trial_id.in_(ids))
-        ).scalars()
-    }
+    # One statement, so one snapshot: a duty that moves between a row and the document while
+    # this reads is seen once, never missed.
+    found = db.session.execute(
+        sa.select(Trial.id, ObligationInputs, Obligation)
+        .outerjoin(ObligationInputs, ObligationInputs.trial_id == Trial.id)
+        .outerjoin(Obligation, Obligation.trial_id == Trial.id)
+        .where(Trial.id.in_(ids))
+    ).all()
+    inputs: dict[int, ObligationInputs] = {}
+    for trial_id, row, ob in found:
+        if row is not None:
+            inputs[trial_id] = row
+        if ob is not None:
+            out[trial_id].append(ob)
     for trial_id, obs in out.items():
         row = inputs.get(trial_id)
         for ob in obs:  # loaded already: no query per verdict for its inputs

@@ -355,6 +355,7 @@ class _Batch:
         "new_inputs",
         "now",
         "reason",
+        "revived",
         "stale",
         "stats",
         "updates",
@@ -372,9 +373,10 @@ class _Batch:
         self.new_inputs: list[tuple[Any, ...]] = []
         self.changed_inputs: list[tuple[Any, ...]] = []
         self.changed_digests: list[tuple[Any, ...]] = []
-        # Verdicts counted as inserted or updated that are not rows (not applicable), and rows
-        # deleted because their duty became not applicable (an update, not a deletion).
-        self.na_inserted = self.na_updated = self.moved = 0
+        # Verdicts counted as inserted or updated that are not rows (not applicable); rows
+        # deleted because their duty became not applicable, and rows inserted because it applies
+        # again (updates of a verdict, not deletions or insertions).
+        self.na_inserted = self.na_updated = self.moved = self.revived = 0
 
     def verdicts(
         self,
@@ -382,14 +384,15 @@ class _Batch:
         rows: Sequence[VerdictRow],
         existing: dict[str, tuple[int, str, str]],
         existing_na: na_store.NotApplicable,
-    ) -> str | None:
+    ) -> tuple[str | None, bool]:
         """Compare a trial's new verdicts (:data:`VerdictRow`) with its stored ones: rows (duty
         -> (id, status, text)) and not-applicable verdicts (``existing_na``); queue the inserts,
-        updates, status changes and deletions of rows, and return the trial's new
-        not-applicable document (``stored.document``), which the caller stores whenever the
-        verdicts' digest changed."""
+        updates, status changes and deletions of rows. Returns the trial's new not-applicable
+        document (``stored.document``) and whether it differs from the stored one, in which case
+        the caller stores it (it does whenever the verdicts' digest changed, too)."""
         version, as_of, now, reason = self.version, self.as_of, self.now, self.reason
         na: dict[str, tuple[date, str]] = {}
+        moved, changed = self.moved, False
         for duty, ruleset, status, due, text in rows:
             old = existing.pop(duty, None)
             if status == NOT_APPLICABLE:
@@ -407,6 +410,7 @@ class _Batch:
                         self.na_updated += 1
                     continue
                 na[duty] = (as_of, text)
+                changed = True
                 if old is None and before is None:  # see ObligationStatusChange: no history
                     self.na_inserted += 1
                 else:
@@ -416,8 +420,13 @@ class _Batch:
                 self.inserts.append(
                     (trial_id, duty, ruleset, status, due, text, version, as_of, now)
                 )
-                was = NOT_APPLICABLE if existing_na.pop(duty, None) is not None else None
-                self.history.append((trial_id, duty, was, status, as_of, now, reason))
+                if existing_na.pop(duty, None) is None:
+                    self.history.append((trial_id, duty, None, status, as_of, now, reason))
+                else:  # it applies again: an update of its verdict, from the document to a row
+                    was = NOT_APPLICABLE
+                    self.history.append((trial_id, duty, was, status, as_of, now, reason))
+                    self.revived += 1
+                    changed = True
             elif old[2] != text:
                 self.updates.append((old[0], ruleset, status, due, text, version, as_of, now))
                 if old[1] != status:
@@ -425,7 +434,9 @@ class _Batch:
             else:
                 self.stats.unchanged += 1
         self.stale.extend(row[0] for row in existing.values())  # duties no longer produced
-        return na_store.document(na)
+        self.stats.deleted += len(existing_na)  # not-applicable duties no longer produced
+        changed = changed or self.moved > moved or bool(existing_na)
+        return na_store.document(na), changed
 
     def trial(
         self,
@@ -438,11 +449,11 @@ class _Batch:
         """Queue what changed for one trial evaluated from its records: its verdicts, and the
         facts shown on them and worked out from (ObligationInputs, once per trial). ``stored``:
         its ObligationInputs (inputs, facts, digest) texts, if any."""
-        na = self.verdicts(trial_id, worked.rows, existing, existing_na)
+        na, na_changed = self.verdicts(trial_id, worked.rows, existing, existing_na)
         texts = (worked.inputs_text, worked.facts_text, worked.digest)
         if stored is None:
             self.new_inputs.append((trial_id, *texts, na, self.now))
-        elif stored != texts:
+        elif stored != texts or na_changed:
             self.changed_inputs.append((trial_id, *texts, na, self.now))
         self.stats.fact_problems += worked.problems
 
@@ -452,8 +463,8 @@ class _Batch:
         _write_inputs(conn, self.new_inputs, self.changed_inputs, self.changed_digests, postgres)
         stats = self.stats
         stats.trials += trials
-        stats.inserted += len(self.inserts) + self.na_inserted
-        stats.updated += len(self.updates) + self.na_updated
+        stats.inserted += len(self.inserts) - self.revived + self.na_inserted
+        stats.updated += len(self.updates) + self.revived + self.na_updated
         stats.deleted += len(self.stale) - self.moved
         stats.status_changes += len(self.history)
         return stats
@@ -667,7 +678,7 @@ def _recompute_stored(
                 trials -= 1
                 continue
             batch.stats.fact_problems += evaluator.problems
-            na = batch.verdicts(
+            na, _ = batch.verdicts(
                 trial_id, _as_rows(verdicts), existing.pop(trial_id, {}), na_store.parse(na_doc)
             )
             digest = verdicts_digest(text for _, text in verdicts)
@@ -818,9 +829,10 @@ def _facts(
 
 
 def _expire_obligations(trial_ids: set[int]) -> None:
-    """ORM objects the caller may hold for these obligations are stale after a bulk write."""
+    """ORM objects the caller may hold for these obligations (and the not-applicable verdicts
+    kept with their inputs) are stale after a bulk write."""
     for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Obligation) and obj.trial_id in trial_ids:
+        if isinstance(obj, Obligation | ObligationInputs) and obj.trial_id in trial_ids:
             db.session.expire(obj)
 
 

@@ -268,8 +268,10 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
             .order_by(RegistryEntry.trial_id, RegistryEntry.registry_name)
         ):
             registries[row.trial_id].append(row.registry_id)  # NCT..., ISRCTN...: self-describing
-        chunk_rows: list[ObligationRow] = []
-        for row in db.session.execute(
+        # One statement for the rows and the not-applicable verdicts stored once per trial
+        # (portal.obligations.stored): one snapshot, so a duty that moves between the two while
+        # the report is read is counted once, never missed.
+        rows_and_documents = sa.union_all(
             sa.select(
                 Obligation.trial_id,
                 Obligation.duty,
@@ -278,10 +280,27 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
                 Obligation.due,
                 met_on.label("met_on"),
                 deferred.label("deferred_until"),
-            )
-            .where(Obligation.trial_id.in_(chunk))
-            .order_by(Obligation.trial_id, Obligation.duty)
-        ):
+                sa.null().label("not_applicable"),
+            ).where(Obligation.trial_id.in_(chunk)),
+            sa.select(
+                ObligationInputs.trial_id,
+                sa.null(),
+                sa.null(),
+                sa.null(),
+                sa.null(),
+                sa.null(),
+                sa.null(),
+                sa.cast(ObligationInputs.not_applicable, sa.Text),
+            ).where(
+                ObligationInputs.trial_id.in_(chunk), ObligationInputs.not_applicable.is_not(None)
+            ),
+        )
+        chunk_rows: list[ObligationRow] = []
+        documents: list[tuple[int, str]] = []
+        for row in db.session.execute(rows_and_documents):
+            if row.not_applicable is not None:
+                documents.append((row.trial_id, row.not_applicable))
+                continue
             status, days = row.status, 0
             if status in OPEN_STILL and row.due is not None and row.due < as_of:
                 status = "overdue"  # the due date passed since the verdict was computed
@@ -299,13 +318,8 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
                     row.deferred_until,
                 )
             )
-        # Verdicts of not applicable are stored once per trial (portal.obligations.stored).
         have = {(row.trial_id, row.duty) for row in chunk_rows}
-        for trial_id, doc in db.session.execute(
-            sa.select(ObligationInputs.trial_id, sa.cast(ObligationInputs.not_applicable, sa.Text))
-            .where(ObligationInputs.trial_id.in_(chunk))
-            .where(ObligationInputs.not_applicable.is_not(None))
-        ):
+        for trial_id, doc in documents:
             for duty in stored.parse(doc):
                 if (trial_id, duty) not in have:
                     ruleset = DUTIES[duty][0] if duty in DUTIES else ""

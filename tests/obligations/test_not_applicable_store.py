@@ -21,6 +21,12 @@ from tests.factories import PASSWORD, OrganisationFactory, member, trial
 from tests.obligations.helpers import d, history, make_trial, set_sponsor_fact
 from tests.obligations.test_encode import random_facts
 
+
+def expected_stored(verdict, extra) -> str:
+    """The text a row of this verdict would hold (encode.STORED_OMITS left out)."""
+    return VerdictEncoder(extra, inputs=False).encode(verdict)
+
+
 UK = {"study_type": "interventional", "countries": ["United Kingdom"], "phase": "3"}
 NOWHERE = {"study_type": "interventional", "countries": ["Japan"], "phase": "3"}
 
@@ -73,6 +79,7 @@ def test_stored_verdicts_are_the_engines_verdicts_not_applicable_ones_included(a
             expected = VerdictEncoder(extra, facts).encode(verdict)
             assert ob.full_verdict(as_of) == json.loads(expected), (trial_id, ob.duty)
             assert ob.status == verdict.status and ob.due == verdict.due
+            assert list(ob.verdict) == list(json.loads(expected_stored(verdict, extra)))
             statuses.add(ob.status)
     assert "not_applicable" in statuses and len(statuses) >= 4
     assert (
@@ -94,7 +101,7 @@ def test_a_duty_that_stops_applying_and_applies_again_keeps_its_history(app):
 
     # the sponsor says it is observational: no UK duty applies any more
     set_sponsor_fact(t.id, "study_type", "observational")
-    recompute_for_trials([t.id], reason="sponsor_fact", as_of=d("2026-06-02"))
+    gone = recompute_for_trials([t.id], reason="sponsor_fact", as_of=d("2026-06-02"))
     db.session.commit()
     db.session.expire_all()
     after = {o.duty: o for o in trial_verdicts(t.id)}
@@ -108,11 +115,14 @@ def test_a_duty_that_stops_applying_and_applies_again_keeps_its_history(app):
 
     # and back: the rows return, the change from not applicable is recorded
     set_sponsor_fact(t.id, "study_type", "interventional")
-    recompute_for_trials([t.id], reason="sponsor_fact", as_of=d("2026-06-03"))
+    back = recompute_for_trials([t.id], reason="sponsor_fact", as_of=d("2026-06-03"))
     db.session.commit()
     db.session.expire_all()
     again = {o.duty: o.status for o in trial_verdicts(t.id) if o.ruleset == "uk-2026"}
     assert again == uk_before
+    # verdicts moving between a row and the document are updates both ways
+    assert (gone.inserted, gone.deleted) == (0, 0) and gone.updated >= len(uk_before)
+    assert (back.inserted, back.deleted) == (0, 0) and back.updated >= len(uk_before)
     changes = [(h.old_status, h.new_status) for h in history(t.id, "UK-REG")]
     assert changes[-1] == ("not_applicable", uk_before["UK-REG"])
     # a later recompute that changes nothing leaves the not-applicable verdicts' day alone
@@ -148,3 +158,26 @@ def test_the_dashboard_filters_trials_with_a_duty_that_does_not_apply(browser):
     assert "Trial in Japan" in html and "Trial with rows only" not in html
     html = browser.get(f"/trials/{computed.id}").get_data(as_text=True)
     assert "do not apply" in html and "Register the trial in a public registry" in html
+
+
+def test_a_document_that_cannot_be_read_is_written_again_by_the_next_recompute(app, caplog):
+    t = make_trial(NOWHERE, [], {}, registry_id="NCT00000043")
+    recompute_for_trials([t.id], reason="import", as_of=d("2026-06-01"))
+    db.session.commit()
+    before = [(o.duty, o.status, o.verdict, o.as_of) for o in trial_verdicts(t.id)]
+    assert sum(status == "not_applicable" for _, status, _, _ in before) >= 5
+    db.session.execute(
+        sa.update(ObligationInputs)
+        .where(ObligationInputs.trial_id == t.id)
+        .values(not_applicable=[{"not": "a group"}])
+    )
+    db.session.commit()
+    db.session.expire_all()
+    with caplog.at_level(logging.WARNING):
+        assert all(o.status != "not_applicable" for o in trial_verdicts(t.id))
+    assert "unreadable" in caplog.text
+    # same facts, same digest: the document is written again all the same
+    recompute_for_trials([t.id], reason="check", as_of=d("2026-06-01"))
+    db.session.commit()
+    db.session.expire_all()
+    assert [(o.duty, o.status, o.verdict, o.as_of) for o in trial_verdicts(t.id)] == before
