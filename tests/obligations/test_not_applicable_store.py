@@ -11,10 +11,11 @@ from datetime import date
 import sqlalchemy as sa
 
 from portal.extensions import db
-from portal.models import Obligation, ObligationInputs
+from portal.models import Obligation, ObligationInputs, Trial
 from portal.obligations.encode import VerdictEncoder
 from portal.obligations.stored import document, parse, trial_verdicts, verdicts_for
 from portal.rules import Facts, evaluate
+from portal.services import certificates, reports
 from portal.services.obligations import recompute_for_trials
 from portal.services.parameters import current_params
 from tests.factories import PASSWORD, OrganisationFactory, member, trial
@@ -181,3 +182,40 @@ def test_a_document_that_cannot_be_read_is_written_again_by_the_next_recompute(a
     db.session.commit()
     db.session.expire_all()
     assert [(o.duty, o.status, o.verdict, o.as_of) for o in trial_verdicts(t.id)] == before
+
+
+def _japan_trial(org, title: str) -> int:
+    t = trial(title=title, owner=org)
+    t.imported_facts = {
+        key: {"value": value, "registry": "ClinicalTrials.gov", "record": "NCT1",
+              "imported_at": "2026-11-01T09:00:00+00:00"}
+        for key, value in {"study_type": "observational", "countries": ["Japan"]}.items()
+    }  # fmt: skip
+    db.session.commit()
+    recompute_for_trials([t.id], reason="import", as_of=d("2026-06-01"))
+    db.session.commit()
+    return t.id
+
+
+def test_certificates_and_reports_state_the_duties_that_do_not_apply(app):
+    """An observational trial in Japan: no duty applies, none is a row; its certificate lists
+    every duty as not applicable and is compliant, and the portfolio report counts them."""
+    org = OrganisationFactory()
+    trial_id = _japan_trial(org, "Observational study in Japan")
+    assert not db.session.execute(
+        sa.select(Obligation).where(Obligation.trial_id == trial_id)
+    ).first()
+    user = member("compliance_officer", org)
+    statement = certificates.build_statement(
+        db.session.get(Trial, trial_id), user, serial="TEST-1", as_of=d("2026-11-22"),
+        requested_at="2026-11-22T10:00:00+00:00",
+    )  # fmt: skip
+    duties = statement["obligations"]
+    assert len(duties) == 10 and {o["status"] for o in duties} == {"not_applicable"}
+    assert all(o["explanation"] and o["title"] and o["source"] for o in duties)
+    assert statement["verdict"]["text"].startswith("compliant as of")
+
+    data = reports.gather(org.id, d("2026-11-22"))
+    assert len(data.obligations) == 10
+    assert data.totals["not_applicable"] == 10
+    assert sum(c["not_applicable"] for c in data.by_ruleset.values()) == 10
