@@ -28,7 +28,7 @@ added to the session). Pages, certificates and reports read verdicts through it.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from datetime import date
 from typing import Any
 
@@ -99,25 +99,30 @@ def document(entries: Mapping[str, tuple[date, str]]) -> str | None:
     )  # fmt: skip
 
 
+_UNREADABLE = (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError)
+
+
+def _groups(doc: Any) -> Iterator[tuple[date, dict[str, Any], list[str]]]:
+    """(as_of, verdict without HIDDEN, duties) of each group of a stored document (JSON text,
+    or as the driver parsed it); raises one of ``_UNREADABLE`` for a malformed one."""
+    if isinstance(doc, str | bytes):
+        doc = orjson.loads(doc)
+    for group in doc or ():
+        yield date.fromisoformat(group["as_of"]), group["verdict"], group["duties"]
+
+
 def parse(doc: Any) -> NotApplicable:
-    """A stored document (JSON text, or as the driver parsed it) read back; {} for NULL. One
-    that cannot be read is logged and read as empty: the next recompute of the trial from its
+    """A stored document read back (duty -> (as_of, verdict text)); {} for NULL. One that
+    cannot be read is logged and read as empty: the next recompute of the trial from its
     records (an import, a fact entered, ``recompute-all --from-records``) writes it again."""
-    if doc is None:
-        return {}
     try:
-        if isinstance(doc, str | bytes):
-            doc = orjson.loads(doc)
-        if doc is None:
-            return {}
-        out: NotApplicable = {}
-        for group in doc:
-            as_of = date.fromisoformat(group["as_of"])
-            text = dumps(group["verdict"])  # the text it was written from (key order is kept)
-            for duty in group["duties"]:
-                out[duty] = (as_of, text)
-        return out
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+        return {
+            duty: (as_of, text)
+            for as_of, rest, duties in _groups(doc)
+            for text in (dumps(rest),)  # the text it was written from (key order is kept)
+            for duty in duties
+        }
+    except _UNREADABLE as exc:
         log.warning("stored not-applicable verdicts cannot be read (%s): ignored", exc)
         return {}
 
@@ -137,17 +142,11 @@ def full_verdict(duty: str, rest: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _not_applicable(row: ObligationInputs) -> list[Obligation]:
+    """A trial's not-applicable verdicts as transient Obligation objects."""
     out = []
-    if row.not_applicable is None:
-        return out
     try:
-        groups = row.not_applicable
-        if isinstance(groups, str):
-            groups = orjson.loads(groups)
-        for group in groups:
-            as_of = date.fromisoformat(group["as_of"])
-            rest = group["verdict"]
-            for duty in group["duties"]:
+        for as_of, rest, duties in _groups(row.not_applicable):
+            for duty in duties:
                 verdict = full_verdict(duty, rest)
                 ob = Obligation(
                     trial_id=row.trial_id,
@@ -162,7 +161,7 @@ def _not_applicable(row: ObligationInputs) -> list[Obligation]:
                 )
                 set_committed_value(ob, "inputs_row", row)  # the trial's facts, as loaded
                 out.append(ob)
-    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
+    except _UNREADABLE as exc:
         log.warning("stored not-applicable verdicts of trial %s unreadable: %s", row.trial_id, exc)
     return out
 
@@ -192,7 +191,7 @@ def verdicts_for(trial_ids: Iterable[int]) -> dict[int, list[Obligation]]:
         row = inputs.get(trial_id)
         for ob in obs:  # loaded already: no query per verdict for its inputs
             set_committed_value(ob, "inputs_row", row)
-        if row is not None:
+        if row is not None and row.not_applicable is not None:
             have = {ob.duty for ob in obs}
             obs.extend(ob for ob in _not_applicable(row) if ob.duty not in have)
         obs.sort(key=evaluation_order)

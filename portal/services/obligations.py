@@ -68,7 +68,6 @@ from portal.models import (
 )
 from portal.obligations import stored as na_store
 from portal.obligations.encode import STORED_OMITS, VerdictEncoder, dumps
-from portal.obligations.stored import HIDDEN
 from portal.rules import Facts, FactsError, Params, evaluate
 from portal.rules.facts import FACT_KEYS
 from portal.rules.model import NOT_APPLICABLE
@@ -349,13 +348,9 @@ class _Batch:
         "changed_inputs",
         "history",
         "inserts",
-        "moved",
-        "na_inserted",
-        "na_updated",
         "new_inputs",
         "now",
         "reason",
-        "revived",
         "stale",
         "stats",
         "updates",
@@ -373,10 +368,6 @@ class _Batch:
         self.new_inputs: list[tuple[Any, ...]] = []
         self.changed_inputs: list[tuple[Any, ...]] = []
         self.changed_digests: list[tuple[Any, ...]] = []
-        # Verdicts counted as inserted or updated that are not rows (not applicable); rows
-        # deleted because their duty became not applicable, and rows inserted because it applies
-        # again (updates of a verdict, not deletions or insertions).
-        self.na_inserted = self.na_updated = self.moved = self.revived = 0
 
     def verdicts(
         self,
@@ -391,52 +382,49 @@ class _Batch:
         document (``stored.document``) and whether it differs from the stored one, in which case
         the caller stores it (it does whenever the verdicts' digest changed, too)."""
         version, as_of, now, reason = self.version, self.as_of, self.now, self.reason
+        stats = self.stats  # counts verdicts, wherever they are stored
         na: dict[str, tuple[date, str]] = {}
-        moved, changed = self.moved, False
+        changed = False
         for duty, ruleset, status, due, text in rows:
             old = existing.pop(duty, None)
             if status == NOT_APPLICABLE:
                 before = existing_na.pop(duty, None)
                 if old is not None:  # a row: the duty applied (or a row from before 0007)
                     self.stale.append(old[0])
-                    self.moved += 1
                     if old[1] != NOT_APPLICABLE:
                         self.history.append((trial_id, duty, old[1], status, as_of, now, reason))
-                if before is not None and before[1] == text:
-                    na[duty] = before
-                    if old is None:
-                        self.stats.unchanged += 1
-                    else:
-                        self.na_updated += 1
+                same = before is not None and before[1] == text
+                na[duty] = before if same else (as_of, text)  # unchanged, it keeps its day
+                if old is None and same:
+                    stats.unchanged += 1
                     continue
-                na[duty] = (as_of, text)
                 changed = True
-                if old is None and before is None:  # see ObligationStatusChange: no history
-                    self.na_inserted += 1
+                if old is None and before is None:  # no history: see ObligationStatusChange
+                    stats.inserted += 1
                 else:
-                    self.na_updated += 1
+                    stats.updated += 1
                 continue
             if old is None:
                 self.inserts.append(
                     (trial_id, duty, ruleset, status, due, text, version, as_of, now)
                 )
-                if existing_na.pop(duty, None) is None:
-                    self.history.append((trial_id, duty, None, status, as_of, now, reason))
-                else:  # it applies again: an update of its verdict, from the document to a row
-                    was = NOT_APPLICABLE
-                    self.history.append((trial_id, duty, was, status, as_of, now, reason))
-                    self.revived += 1
+                was = None if existing_na.pop(duty, None) is None else NOT_APPLICABLE
+                self.history.append((trial_id, duty, was, status, as_of, now, reason))
+                if was is None:
+                    stats.inserted += 1
+                else:  # it applies again: its verdict moves from the document to a row
+                    stats.updated += 1
                     changed = True
             elif old[2] != text:
                 self.updates.append((old[0], ruleset, status, due, text, version, as_of, now))
+                stats.updated += 1
                 if old[1] != status:
                     self.history.append((trial_id, duty, old[1], status, as_of, now, reason))
             else:
-                self.stats.unchanged += 1
+                stats.unchanged += 1
         self.stale.extend(row[0] for row in existing.values())  # duties no longer produced
-        self.stats.deleted += len(existing_na)  # not-applicable duties no longer produced
-        changed = changed or self.moved > moved or bool(existing_na)
-        return na_store.document(na), changed
+        stats.deleted += len(existing) + len(existing_na)
+        return na_store.document(na), changed or bool(existing_na)
 
     def trial(
         self,
@@ -463,9 +451,6 @@ class _Batch:
         _write_inputs(conn, self.new_inputs, self.changed_inputs, self.changed_digests, postgres)
         stats = self.stats
         stats.trials += trials
-        stats.inserted += len(self.inserts) - self.revived + self.na_inserted
-        stats.updated += len(self.updates) + self.revived + self.na_updated
-        stats.deleted += len(self.stale) - self.moved
         stats.status_changes += len(self.history)
         return stats
 
@@ -748,7 +733,7 @@ def _not_applicable_text(o: Any, extra: Mapping[str, Any]) -> str:
     """A not-applicable verdict as stored in ``ObligationInputs.not_applicable``: the stored form
     of the verdict (``encode.STORED_OMITS`` left out) without what its duty decides."""
     data = o.to_json()
-    for key in STORED_OMITS + HIDDEN:
+    for key in STORED_OMITS + na_store.HIDDEN:
         del data[key]
     data.update(extra)
     return dumps(data)
