@@ -186,6 +186,10 @@ def _obligation_entry(ob: Obligation, as_of: date) -> dict[str, Any]:
     if status in STILL_OPEN and ob.due is not None and ob.due < as_of:
         status = "overdue"
         note = f"due date passed since the verdict of {day_text(ob.as_of)}"
+    withheld = verdict.get("evidence_withheld")  # portal.services.evidence
+    if withheld:
+        reason = f"not counted as done: {str(withheld).rstrip('.')}"
+        note = f"{note}; {reason}" if note else reason
     return {
         "duty": ob.duty,
         "title": verdict.get("title") or ob.duty,

@@ -208,6 +208,8 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
             submission_id=submission.id, author_id=reviewer.id, decision=word, body=comment
         )
     )
+    if submission.kind == "participant_offer":
+        _recompute(submission.trial_id)  # the offer meets UK-PART only while not questioned
     record(
         "review.approved" if approved else "review.changes_requested",
         "trial",
@@ -223,6 +225,14 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
         },
     )
     return submission
+
+
+def _recompute(trial_id: int) -> None:
+    """The trial's verdicts follow a review decision, in the decision's transaction."""
+    from portal.services.obligations import recompute_for_trials
+
+    db.session.flush()
+    recompute_for_trials([trial_id], reason="review")
 
 
 def comments_for_trial(trial_id: int) -> list[tuple[ReviewComment, Submission]]:
@@ -444,6 +454,7 @@ def record_finding(user: User, item_id: int, finding: str, notes: str) -> AuditS
     item.notes = notes
     item.decided_by_id = user.id
     item.decided_at = utcnow()
+    _recompute(item.trial_id)  # a problem found withholds the duty (portal.services.evidence)
     record(
         "audit_sample.finding",
         "audit_sample",

@@ -413,9 +413,10 @@ def record_offer(
     )
     # The queue orders by the duty's deadline as it stood when the evidence came in.
     review.create_submission(user, trial, "participant_offer", offer.id)
+    # An offer a reviewer questioned meets nothing (portal.services.evidence).
     first = db.session.execute(
         sa.select(sa.func.min(ParticipantOffer.offered_on)).where(
-            ParticipantOffer.trial_id == trial.id
+            ParticipantOffer.trial_id == trial.id, ParticipantOffer.status != "questioned"
         )
     ).scalar_one()
     sponsor_facts.set_facts(user, trial, {"participant_summary_offered_on": first})
