@@ -30,7 +30,6 @@ from portal.models import (
     Obligation,
     Organisation,
     ParameterSet,
-    RegistryEntry,
     Trial,
     TrialIdentifier,
     User,
@@ -246,11 +245,12 @@ def build_statement(
         trial_verdicts(trial.id),
         key=lambda o: (RULESET_ORDER.get(o.ruleset, 9), o.duty, o.id or 0),
     )
-    entries = db.session.execute(
-        sa.select(RegistryEntry)
-        .where(RegistryEntry.trial_id == trial.id)
-        .order_by(RegistryEntry.registry_name, RegistryEntry.registry_id)
-    ).scalars()
+    from portal.services import results
+
+    # Results posted as the verdicts read them (the registry's date, else the sponsor's).
+    entries = sorted(
+        results.views(trial), key=lambda e: (e.registry_name or "", e.registry_id or "")
+    )
     identifiers = db.session.execute(
         sa.select(TrialIdentifier)
         .where(TrialIdentifier.trial_id == trial.id)
