@@ -31,7 +31,7 @@ from portal.models import (
     Trial,
     User,
 )
-from portal.services import ServiceError, transactional
+from portal.services import AlreadyDone, ServiceError, transactional
 from portal.services.audit import record
 from portal.timeutil import aware, utcnow
 
@@ -185,6 +185,11 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
         )
     if len(comment) > 5000:
         raise ServiceError("The comment must be 5,000 characters or fewer.", field="comment")
+    done = {"approve": "approved", "request_changes": "changes_requested"}[decision]
+    if submission.status == done:
+        raise AlreadyDone(
+            f"This submission is already {STATUS_LABELS[done].lower()}: nothing was changed."
+        )
     if submission.status != "waiting":
         raise ServiceError(
             "This submission has already been decided or replaced: reload the queue.",
@@ -449,6 +454,10 @@ def record_finding(user: User, item_id: int, finding: str, notes: str) -> AuditS
         raise ServiceError("Describe the problem you found.", field="notes")
     if len(notes) > 5000:
         raise ServiceError("The notes must be 5,000 characters or fewer.", field="notes")
+    if item.finding == finding and (item.notes or "") == notes:
+        raise AlreadyDone(
+            f"This finding ({FINDINGS[finding].lower()}) is already recorded: nothing was changed."
+        )
     before = {"finding": item.finding, "notes": item.notes}
     item.finding = finding
     item.notes = notes
