@@ -187,9 +187,8 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
         raise ServiceError("The comment must be 5,000 characters or fewer.", field="comment")
     done = {"approve": "approved", "request_changes": "changes_requested"}[decision]
     if submission.status == done:
-        raise AlreadyDone(
-            f"This submission is already {STATUS_LABELS[done].lower()}: nothing was changed."
-        )
+        said = "approved" if done == "approved" else "sent back with changes requested"
+        raise AlreadyDone(f"This submission was already {said}: nothing was changed.")
     if submission.status != "waiting":
         raise ServiceError(
             "This submission has already been decided or replaced: reload the queue.",

@@ -131,7 +131,7 @@ def test_a_repeated_evidence_decision_changes_nothing(app, browser):
         )
     ).scalar_one()
     before = _snapshot()
-    with pytest.raises(AlreadyDone, match="already changes requested: nothing was changed"):
+    with pytest.raises(AlreadyDone, match="sent back with changes requested: nothing was changed"):
         review.decide(reviewer, sub.id, "request_changes", "Unsigned, again.")
     assert _snapshot() == before
 
