@@ -26,7 +26,7 @@ present() {
   local check=$1
   case "$check" in
     cmd:*) command -v "${check#cmd:}" >/dev/null 2>&1 ;;
-    lib:*) "$ldconfig" -p 2>/dev/null | grep -qF "${check#lib:} " ;;
+    lib:*) "$ldconfig" -p 2>/dev/null | grep -F "${check#lib:} " >/dev/null ;; # not -q: SIGPIPE + pipefail
     file:*) [ -e "${check#file:}" ] ;;
     pymod:*) python3 -c "import ${check#pymod:}" >/dev/null 2>&1 ;;
     *) echo "$list: unknown check $check" >&2; return 1 ;;
@@ -34,7 +34,7 @@ present() {
 }
 
 need=()
-why=()
+why=() # the reasons, each once, in the list's order
 total=0
 while read -r package when check reason; do
   case "$package" in '' | '#'*) continue ;; esac
@@ -42,8 +42,10 @@ while read -r package when check reason; do
   total=$((total + 1))
   present "$check" && continue
   need+=("$package")
-  why+=("$package ($reason)")
+  case " ${why[*]-} " in *" $reason,"*) ;; *) why+=("$reason,") ;; esac
 done <"$list"
+reasons="${why[*]}"
+reasons="${reasons%,}"
 
 if [ ${#need[@]} -eq 0 ]; then
   echo "System packages for $for_what: all $total present."
@@ -51,7 +53,7 @@ if [ ${#need[@]} -eq 0 ]; then
 fi
 command=(apt-get install -y --no-install-recommends "${need[@]}")
 if ! command -v apt-get >/dev/null 2>&1; then
-  echo "Missing system packages for $for_what: ${why[*]}."
+  echo "Missing system packages for $for_what ($reasons): ${need[*]}."
   echo "This is not a Debian or Ubuntu machine: install them with your package manager, then try again."
   exit 1
 fi
@@ -60,13 +62,13 @@ if [ "$(id -u)" -ne 0 ]; then
   if command -v sudo >/dev/null 2>&1 && { sudo -n true 2>/dev/null || [ -t 0 ]; }; then
     sudo=(sudo)
   else
-    echo "Missing system packages for $for_what: ${why[*]}."
+    echo "Missing system packages for $for_what ($reasons): ${need[*]}."
     echo "Installing them needs root. Run this, then try again:"
     echo "  sudo apt-get update && sudo ${command[*]}"
     exit 1
   fi
 fi
-echo "Installing ${#need[@]} Debian packages for $for_what: ${why[*]}."
+echo "Installing ${#need[@]} Debian packages for $for_what ($reasons): ${need[*]}."
 log=$(mktemp)
 if ! { "${sudo[@]}" apt-get update -qq && DEBIAN_FRONTEND=noninteractive "${sudo[@]}" "${command[@]}" -qq; } >"$log" 2>&1; then
   tail -20 "$log"

@@ -101,7 +101,10 @@ def test_without_root_it_prints_the_exact_command_and_stops():
         shutil.rmtree(folder)
     out = result.stdout + result.stderr
     assert result.returncode == 1, out
-    assert "ttp-missing-one (the first test need)" in out
+    assert (
+        "Missing system packages for `make run` (the first test need, the second test need): "
+        "ttp-missing-one ttp-missing-two."
+    ) in out
     assert (
         "sudo apt-get update && sudo apt-get install -y --no-install-recommends "
         "ttp-missing-one ttp-missing-two"
