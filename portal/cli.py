@@ -66,7 +66,7 @@ def demo_load(no_logins: bool) -> None:
     from portal.demo import DEMO_PASSWORD, load_demo, load_demo_trials
 
     users = load_demo()
-    click.echo(f"Demo data: {load_demo_trials()}")
+    click.echo(load_demo_trials())
     if no_logins:
         return
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")

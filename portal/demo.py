@@ -117,7 +117,7 @@ def load_demo_trials() -> str:
 
     folder = samples_folder()
     if folder is None:
-        return "no registry samples found (set REGISTRY_SAMPLES): no trials loaded."
+        return "No registry samples found (set REGISTRY_SAMPLES): demo has no imported trials."
     org = db.session.execute(
         sa.select(Organisation).where(Organisation.name == DEMO_ORG["name"])
     ).scalar_one()
@@ -125,24 +125,14 @@ def load_demo_trials() -> str:
         sa.select(sa.func.count()).select_from(Trial).where(Trial.owner_organisation_id == org.id)
     ).scalar_one()
     if owned:
-        total = db.session.execute(sa.select(sa.func.count()).select_from(Trial)).scalar_one()
-        return (
-            f"already loaded: {total} trials, {owned} of them owned by the demo organisation "
-            f"(records from {_shown(folder)})."
-        )
+        return f"Demo trials already loaded ({owned} owned by the demo organisation)."
     paths = [str(folder / sub) for sub in DEMO_SAMPLE_FOLDERS if (folder / sub).is_dir()]
     _run_id, report = import_paths(paths)
     _give_demo_trials(org.id)
     return (
-        f"loaded {report['created']} trials from {report['records_seen']} registry records in "
-        f"{_shown(folder)}; the demo organisation owns {len(DEMO_FACTS)} UK trials."
+        f"Imported {report['records_seen']} registry records ({report['created']} trials); "
+        f"the demo organisation owns {len(DEMO_FACTS)} UK trials."
     )
-
-
-def _shown(folder: Path) -> str:
-    """A folder as a person would type it from here (relative when it is near)."""
-    relative = os.path.relpath(folder)
-    return str(folder) if relative.startswith(("../../", "../../..")) else relative
 
 
 def _give_demo_trials(org_id: int) -> None:

@@ -287,7 +287,8 @@ class Runner:
         code, out = self.step([*FLASK, "demo", "load", "--no-logins"], "flask demo load")
         if code:
             return self.fail("Loading the demo data", out)
-        self.say(out.splitlines()[-1] if out else "Demo data: loaded (no summary printed).")
+        # The line of `flask demo load` saying how many trials it loaded, and from where.
+        self.say(out.splitlines()[-1] if out else "Demo data loaded.")
 
         code, out = self.step([str(BIN / "python"), "-m", "workers.pdf_check"], "PDF check")
         self.say(out.splitlines()[-1] if out else "The PDF check printed nothing.")
