@@ -203,9 +203,9 @@ class Runner:
         return self.stop_signals > 0
 
     # -- start-up steps -----------------------------------------------------------------
-    def step(self, argv: list[str], name: str) -> tuple[int, str]:
-        """Run a start-up command to its end (or until Ctrl-C); its stdout, and its stderr
-        into the setup log."""
+    def begin(self, argv: list[str]) -> subprocess.Popen[bytes]:
+        """Start a start-up command: its stdout is read by :meth:`finish`, its stderr goes to
+        the setup log."""
         log = self.log("setup")
         process = subprocess.Popen(  # noqa: S603
             argv,
@@ -217,9 +217,14 @@ class Runner:
             start_new_session=True,
             preexec_fn=_die_with_runner,  # noqa: PLW1509
         )
-        out: list[bytes] = []
         assert process.stdout is not None
         os.set_blocking(process.stdout.fileno(), False)
+        return process
+
+    def finish(self, process: subprocess.Popen[bytes], name: str) -> tuple[int, str]:
+        """Wait for a start-up command (or Ctrl-C): its exit status and output."""
+        assert process.stdout is not None
+        out: list[bytes] = []
         while True:
             chunk = process.stdout.read()
             if chunk:
@@ -235,10 +240,14 @@ class Runner:
                 raise Stopped
             time.sleep(0.05)
         text = b"".join(out).decode("utf-8", "replace").strip()
+        log = self.log("setup")
         if log is not None and text:
             log.write(f"== {name}\n{text}\n".encode())
             log.flush()
         return process.returncode, text
+
+    def step(self, argv: list[str], name: str) -> tuple[int, str]:
+        return self.finish(self.begin(argv), name)
 
     def fail(self, what: str, output: str) -> int:
         self.say(f"{what} failed.")
@@ -274,27 +283,34 @@ class Runner:
         else:
             self.say("Redis: REDIS_URL.")
 
-        code, out = self.step([*FLASK, "db", "upgrade"], "flask db upgrade")
-        if code:
-            return self.fail("Applying the database migrations", out)
-        database = (
-            "DATABASE_URL"
-            if self.env.get("DATABASE_URL")
-            else self.where(self.instance / "portal.db")
-        )
-        self.say(f"Database: {database}, migrations applied.")
+        # The PDF check needs neither the database nor Redis: it runs meanwhile.
+        pdf_check = self.begin([str(BIN / "python"), "-m", "workers.pdf_check"])
+        try:
+            code, out = self.step([*FLASK, "db", "upgrade"], "flask db upgrade")
+            if code:
+                return self.fail("Applying the database migrations", out)
+            database = (
+                "DATABASE_URL"
+                if self.env.get("DATABASE_URL")
+                else self.where(self.instance / "portal.db")
+            )
+            self.say(f"Database: {database}, migrations applied.")
 
-        code, out = self.step([*FLASK, "demo", "load", "--no-logins"], "flask demo load")
-        if code:
-            return self.fail("Loading the demo data", out)
-        # The line of `flask demo load` saying how many trials it loaded, and from where.
-        self.say(out.splitlines()[-1] if out else "Demo data loaded.")
+            code, out = self.step([*FLASK, "demo", "load", "--no-logins"], "flask demo load")
+            if code:
+                return self.fail("Loading the demo data", out)
+            # The line of `flask demo load` saying how many trials it loaded, and from where.
+            self.say(out.splitlines()[-1] if out else "Demo data loaded.")
 
-        code, out = self.step([str(BIN / "python"), "-m", "workers.pdf_check"], "PDF check")
-        self.say(out.splitlines()[-1] if out else "The PDF check printed nothing.")
-        if code:
-            self.say("The worker cannot make certificates on this machine: nothing was started.")
-            return 1
+            code, out = self.finish(pdf_check, "PDF check")
+            self.say(out.splitlines()[-1] if out else "The PDF check printed nothing.")
+            if code:
+                self.say("The worker could not make certificates here: nothing was started.")
+                return 1
+        finally:
+            if pdf_check.poll() is None:  # the run ended before it did
+                _signal_group(pdf_check.pid, signal.SIGKILL)
+                pdf_check.wait()
         return None
 
     # -- children -----------------------------------------------------------------------

@@ -216,6 +216,22 @@ class Session:
             return response.geturl()
 
 
+def test_each_step_is_one_line_and_the_last_lines_are_the_url_and_the_demo_logins(runner: Run):
+    from portal.demo import DEMO_PASSWORD, DEMO_USERS
+
+    lines = runner.output().rstrip().splitlines()
+    assert lines[0] == f"Redis: embedded, on {runner.instance / 'redis.sock'}."
+    assert lines[1] == f"Database: {runner.instance / 'portal.db'}, migrations applied."
+    assert "trials" in lines[2]  # the demo data: how many trials, from where
+    assert lines[3].startswith("PDF rendering works: a test certificate page in ")
+    logins = lines[-len(DEMO_USERS) - 2 :]
+    assert logins[0] == f"Trial Transparency Portal: {runner.url}/"
+    assert logins[1] == f"Demo logins (password for every one: {DEMO_PASSWORD}):"
+    for line, (email, _name, _role) in zip(logins[2:], DEMO_USERS.values(), strict=True):
+        assert line.endswith(email) and "_" not in line
+    assert len(lines) <= 15
+
+
 def test_a_killed_worker_is_started_again_and_a_certificate_is_still_issued(runner: Run):
     [worker] = Worker.all(connection=runner.redis())
     os.kill(worker.pid, signal.SIGKILL)  # as the OOM killer would
