@@ -70,6 +70,14 @@ def _die_with_runner() -> None:
 
 def _group_members(pgid: int) -> list[int]:
     """Live (not zombie) processes of a process group."""
+    if not Path("/proc/self/stat").exists():  # not Linux: ask the kernel (zombies count)
+        try:
+            os.killpg(pgid, 0)
+        except ProcessLookupError:
+            return []
+        except PermissionError:
+            pass
+        return [pgid]
     members = []
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -281,7 +289,7 @@ class Runner:
             self.env["REDIS_URL"] = self.redis.start(own_session=True, preexec_fn=_die_with_runner)
             self.say(f"Redis: embedded, on {self.where(self.redis.socket)}.")
         else:
-            self.say("Redis: REDIS_URL.")
+            self.say("Redis: the server at REDIS_URL.")
 
         # The PDF check needs neither the database nor Redis: it runs meanwhile.
         pdf_check = self.begin([str(BIN / "python"), "-m", "workers.pdf_check"])
