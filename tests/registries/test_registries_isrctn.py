@@ -8,6 +8,8 @@ import re
 from datetime import date
 from xml.sax.saxutils import escape
 
+import pytest
+
 from portal.registries import DateValue, Rejected, TrialRecord, detect_format, read_file
 
 
@@ -44,9 +46,11 @@ def test_isrctn_ctrdata_cross_refs_and_phase(read, samples):
     assert rec.uk_site is True
 
 
-def test_isrctn_csv_export(read, samples):
-    path = samples / "isrctn/isrctn-search-export-csv/ISRCTN_search_results_03apr2022_full.csv"
-    got = read("isrctn/isrctn-search-export-csv")
+@pytest.mark.corpus
+def test_isrctn_csv_export(corpus_read, corpus):
+    # (a repository that states no licence: only in the developer corpus)
+    path = corpus / "isrctn/isrctn-search-export-csv/ISRCTN_search_results_03apr2022_full.csv"
+    got = corpus_read("isrctn/isrctn-search-export-csv")
     assert (len(got.records), len(got.rejected)) == (5167, 0)
     with open(path, newline="", encoding="utf-8") as fp:
         rows = list(csv.DictReader(fp))
