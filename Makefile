@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint assets system-deps install clean
+.PHONY: run test test-corpus lint assets system-deps install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
@@ -36,6 +36,10 @@ test: $(STAMP) assets system-deps lint
 	  echo "== second pass on PostgreSQL: $$TEST_DATABASE_URL"; \
 	  $(VENV)/bin/pytest -m "not browser"; \
 	fi
+
+## The tests over the larger registry corpus, ../shared/data/registry-samples (or REGISTRY_SAMPLES).
+test-corpus: $(STAMP)
+	env -u TEST_DATABASE_URL $(VENV)/bin/pytest -m corpus
 
 clean:
 	rm -rf $(VENV) node_modules portal/static/govuk instance

@@ -32,7 +32,12 @@ def main() -> int:
     children: list[subprocess.Popen[bytes]] = []
     try:
         subprocess.run([*FLASK, "db", "upgrade"], env=env, check=True)  # noqa: S603
-        subprocess.run([*FLASK, "demo", "load"], env=env, check=True, stdout=subprocess.DEVNULL)  # noqa: S603
+        loaded = subprocess.run(  # noqa: S603
+            [*FLASK, "demo", "load"], env=env, check=True, stdout=subprocess.PIPE, text=True
+        )
+        # The logins are printed below; the line on the demo trials (how many, from where) here.
+        demo_lines = [line for line in loaded.stdout.splitlines() if line.startswith("Demo trials")]
+        print(*demo_lines, sep="\n", flush=True)
         children.append(subprocess.Popen([*FLASK, "worker"], env=env))  # noqa: S603
         # The daily recompute of date-driven statuses (upcoming -> due_soon -> overdue).
         children.append(subprocess.Popen([*FLASK, "obligations", "cron"], env=env))  # noqa: S603
@@ -57,6 +62,7 @@ def main() -> int:
         time.sleep(1.5)
         print("\n" + "=" * 72)
         print(f"Trial Transparency Portal: http://127.0.0.1:{port}/")
+        print(*demo_lines, sep="\n")
         print(f"Demo logins (password for every one: {DEMO_PASSWORD}):")
         for role, (email, _name, _org_role) in DEMO_USERS.items():
             print(f"  {role:<20} {email}")
