@@ -24,6 +24,8 @@ SECRET = "test-secret-key-not-for-production"
 # The registry records the suite runs on: MIT-licensed public records carried by the project
 # (tests/data/registry-samples/SOURCES.md says where each comes from).
 SAMPLES = ROOT / "tests" / "data" / "registry-samples"
+# Small exports written for the tests, in formats whose real samples the project cannot carry.
+SYNTHETIC = ROOT / "tests" / "data" / "synthetic"
 
 
 def corpus_root() -> Path:

@@ -10,7 +10,8 @@ from datetime import date
 
 import pytest
 
-from portal.registries import DateValue
+from portal.registries import DateValue, TrialRecord, read_file
+from tests.conftest import SYNTHETIC
 
 
 @pytest.mark.corpus
@@ -144,6 +145,39 @@ def test_euctr_full_text_download(read):
     assert (
         rec.entry.url == "https://www.clinicaltrialsregister.eu/ctr-search/trial/2022-002568-62/ES/"
     )
+
+
+def test_euctr_scrape_csv_written_for_the_tests():
+    """The scrape's layout with invented trials (tests/data/synthetic/README.md)."""
+    path = SYNTHETIC / "euctr-scrape.csv"
+    with open(path, newline="", encoding="utf-8") as fp:
+        rows = list(csv.DictReader(fp))
+    got = read_file(path)
+    assert len(rows) == 5
+    # the repeated row of a trial is read once: 4 trials
+    assert all(isinstance(r, TrialRecord) for r in got) and len(got) == 4
+    assert [r.entry.registry_id for r in got] == [
+        "2020-900001-11",
+        "2020-900002-12",
+        "2020-900003-13",
+        "2020-900004-14",
+    ]
+    assert {r.entry.registry for r in got} == {"EUCTR"}
+
+    rec = got[2]
+    secondary = ast.literal_eval(rows[2]["secondary_ids"])
+    assert rec.cross_refs == {"eudract": "2020-900003-13", "nct": secondary["nct_id"]}
+    assert rec.countries == ("Italy",) and rec.overall_status == "ongoing"
+
+    rec = got[1]
+    assert rec.completion == DateValue(date(2020, 4, 28), "day", True)
+    assert rec.overall_status == "prematurely_ended"
+
+    # member states by code, GB among them: a UK trial, ended on the last global end date
+    rec = got[3]
+    assert ast.literal_eval(rows[3]["countries"]) == ["ES", "GB", "FR"]
+    assert rec.countries == ("France", "Spain", "United Kingdom") and rec.uk_site is True
+    assert rec.completion == DateValue(date(2020, 12, 18), "day", True)
 
 
 @pytest.mark.corpus

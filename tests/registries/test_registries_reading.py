@@ -21,6 +21,7 @@ from portal.registries import (
     iter_records,
     read_file,
 )
+from tests.conftest import SYNTHETIC
 
 # one sample per format: (path under the samples root, expected format)
 FORMAT_SAMPLES = [
@@ -51,6 +52,14 @@ CORPUS_FORMAT_SAMPLES = [
 @pytest.mark.parametrize(("relative", "expected"), FORMAT_SAMPLES)
 def test_detection_by_content_not_extension(samples, tmp_path, relative, expected):
     check_detection(samples / relative, tmp_path, expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("isrctn-search-export.csv", "isrctn-csv"), ("euctr-scrape.csv", "euctr-scrape-csv")],
+)
+def test_detection_of_the_exports_written_for_the_tests(tmp_path, name, expected):
+    check_detection(SYNTHETIC / name, tmp_path, expected)
 
 
 @pytest.mark.corpus
@@ -205,6 +214,21 @@ def test_broken_xml_keeps_the_records_before_it(samples, tmp_path):
     (tmp_path / "bomb.xml").write_text(bomb, "utf-8")
     [refused] = read_file(tmp_path / "bomb.xml")
     assert isinstance(refused, Rejected) and refused.reason.startswith("broken XML: refused")
+
+
+def test_csv_impossible_date_rejects_the_row_only_in_an_export_written_for_the_tests(tmp_path):
+    source = SYNTHETIC / "isrctn-search-export.csv"
+    lines = source.read_text("utf-8").splitlines(keepends=True)
+    assert "13/02/2020" in lines[2]
+    lines[2] = lines[2].replace("13/02/2020", "30/02/2020")
+    (tmp_path / "export.csv").write_text("".join(lines), "utf-8")
+    items = read_file(tmp_path / "export.csv")
+    assert [type(r).__name__ for r in items] == ["TrialRecord", "Rejected"] + ["TrialRecord"] * 3
+    assert items[1] == Rejected(
+        str(tmp_path / "export.csv"),
+        "row 2 (ISRCTN90000002)",
+        "impossible date 30/02/2020 in overall trial start date",
+    )
 
 
 @pytest.mark.corpus
