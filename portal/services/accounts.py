@@ -421,6 +421,33 @@ def change_email(token: str) -> User:
     return user
 
 
+def find_organisation(text: str, *, excluding_id: int | None = None) -> Organisation | None:
+    """The approved organisation whose name is exactly ``text`` (ignoring case) or one of whose
+    email domains is ``text``; None otherwise. A search, never a list: one organisation must not
+    be able to see which others use the portal (issue 17)."""
+    text = text.strip()
+    if not text:
+        return None
+    base = sa.select(Organisation).where(Organisation.status == "approved")
+    if excluding_id is not None:
+        base = base.where(Organisation.id != excluding_id)
+    named = db.session.execute(
+        base.where(sa.func.lower(Organisation.name) == text.lower())
+    ).scalar_one_or_none()
+    if named is not None:
+        return named
+    domain = text.lower().lstrip("@").rsplit("@", 1)[-1]
+    if "." not in domain:
+        return None
+    like = f'%"{domain}"%'  # email_domains is a JSON list of lower-case strings
+    for org in db.session.execute(
+        base.where(sa.cast(Organisation.email_domains, sa.Text).like(like))
+    ).scalars():
+        if domain in (d.lower() for d in org.email_domains):
+            return org
+    return None
+
+
 def _clean_list(values: list[str]) -> list[str]:
     seen: list[str] = []
     for value in values:

@@ -488,3 +488,39 @@ def test_an_invitation_to_webmail_warns_the_admin_first(app):
     )
     assert response.status_code == 302
     assert db.session.scalar(sa.select(sa.func.count()).select_from(Invitation)) == 1
+
+
+# Also found: "Release or transfer" listed every organisation on the portal
+
+
+def test_transfer_finds_one_organisation_by_exact_name_or_domain_and_lists_none(app):
+    from tests.factories import trial
+
+    mine = OrganisationFactory(email_domains=["mine.example"])
+    OrganisationFactory(name="Secret Tenant Ltd", email_domains=["secret.example"])
+    target = OrganisationFactory(name="Next Sponsor Ltd", email_domains=["next.example"])
+    OrganisationFactory(name="Pending Org", email_domains=["pending.example"], status="pending")
+    owner = member("sponsor_admin", mine)
+    t = trial(owner=mine)
+    me = person(app)
+    me.login(owner.email, PASSWORD)
+    page = me.open(f"/trials/{t.id}/release").get_data(as_text=True)
+    assert "Secret Tenant" not in page and "Next Sponsor" not in page and "<select" not in page
+
+    url = f"/trials/{t.id}/transfer"
+    release = f"/trials/{t.id}/release"
+    for wrong in ("Next Sponsor", "Pending Org", "pending.example", mine.name):
+        html = me.post(url, {"t-recipient": wrong}, token_from=release).get_data(as_text=True)
+        assert "No other approved organisation has that exact name or email domain" in html
+        assert "Secret Tenant" not in html
+    for right in ("next sponsor ltd", "next.example", "someone@NEXT.example"):
+        html = me.post(url, {"t-recipient": right}, token_from=release).get_data(as_text=True)
+        assert "Transfer to Next Sponsor Ltd" in html and "Secret Tenant" not in html
+    response = me.post(
+        url, {"t-recipient": "next.example", "t-organisation": str(target.id)}, token_from=release
+    )
+    assert response.status_code == 302
+    db.session.expire_all()
+    from portal.models import Trial
+
+    assert db.session.get(Trial, t.id).owner_organisation_id == target.id
