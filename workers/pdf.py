@@ -69,11 +69,13 @@ def certificate_html(certificate: Certificate) -> str:
     """The certificate as HTML (portal/templates/pdf/certificate.html), from its statement.
 
     The HTML does not link its stylesheet: :func:`certificate_pdf` applies it, parsed once."""
+    from portal.services.certificate_layout import layout
+
     statement = certificate.statement
     requested = aware(certificate.requested_at)
     return render_template(
         "pdf/certificate.html",
-        s=statement,
+        c=layout(statement),
         qr=qr_png_data_url(statement["verify_url"]),
         # The PDF's dates come from the request, not the clock: a re-render gives the same bytes.
         created=requested.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if requested else "",
