@@ -168,7 +168,6 @@ def _report_pdf(data: Any, job_id: str, progress: _Progress) -> bytes:
     from portal.services import reports
 
     parts = reports.report_parts(data)
-    chart = reports.trend_chart(data)
     documents = []
     pages = 0
     for number, part in enumerate(parts, start=1):
@@ -182,7 +181,6 @@ def _report_pdf(data: Any, job_id: str, progress: _Progress) -> bytes:
                 "pdf/report.html",
                 r=data,
                 part=part,
-                chart=chart if part.kind == "chart" else None,
                 labels=reports.STATUS_LABELS,
                 first_page=pages + 1,
             )
