@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint assets system-deps runtime-deps install clean
+.PHONY: run test test-corpus lint assets system-deps runtime-deps install clean
 
 # scripts/install_python.sh runs `python3 -m venv .venv` and pip, quietly (log in .venv/pip.log).
 $(STAMP): pyproject.toml
@@ -41,6 +41,10 @@ test: $(STAMP) assets system-deps lint
 	  echo "== second pass on PostgreSQL: $$TEST_DATABASE_URL"; \
 	  $(VENV)/bin/pytest -m "not browser"; \
 	fi
+
+## The tests over the larger registry corpus, ../shared/data/registry-samples (or REGISTRY_SAMPLES).
+test-corpus: $(STAMP)
+	env -u TEST_DATABASE_URL $(VENV)/bin/pytest -m corpus
 
 clean:
 	rm -rf $(VENV) node_modules portal/static/govuk instance

@@ -11,8 +11,17 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextArea,
     GovTextInput,
 )
-from wtforms import BooleanField, RadioField, SelectField, StringField, SubmitField, TextAreaField
-from wtforms.validators import InputRequired, Length, Optional
+from wtforms import (
+    BooleanField,
+    IntegerField,
+    RadioField,
+    SelectField,
+    StringField,
+    SubmitField,
+    TextAreaField,
+)
+from wtforms.validators import InputRequired, Length, Optional, ValidationError
+from wtforms.widgets import HiddenInput
 
 from portal.dates_field import GovDateField
 
@@ -111,10 +120,19 @@ class ReleaseForm(FlaskForm):
 
 
 class TransferForm(FlaskForm):
-    organisation = SelectField(
-        "Transfer to",
-        widget=GovSelect(),
-        coerce=int,
-        validators=[InputRequired(message="Choose an organisation")],
+    """Find the receiving organisation by its exact name or email domain (the portal never lists
+    its organisations to a sponsor), then confirm; ``organisation`` carries the one found."""
+
+    recipient = StringField(
+        "The receiving organisation's exact name or email domain",
+        widget=GovTextInput(),
+        description="For example Acme Pharma Ltd or acme-pharma.com. Ask them for it.",
+        filters=[lambda v: v.strip() if isinstance(v, str) else v],
+        validators=[Length(max=254, message="Enter 254 characters or fewer")],
     )
-    submit = SubmitField("Transfer trial", widget=GovSubmitInput())
+    organisation = IntegerField(widget=HiddenInput(), validators=[Optional()])
+    submit = SubmitField("Find the organisation", widget=GovSubmitInput())
+
+    def validate_recipient(self, field: StringField) -> None:
+        if not field.data and not self.organisation.data:
+            raise ValidationError("Enter the receiving organisation's exact name or email domain")

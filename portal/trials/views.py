@@ -23,8 +23,8 @@ from flask_login import current_user
 from portal import access
 from portal.extensions import db
 from portal.forms_util import add_service_error
-from portal.models import Claim, Organisation, Trial, TrialIdentifier, User
-from portal.services import ServiceError, claims, sponsor_facts, transactional
+from portal.models import Claim, Trial, TrialIdentifier, User
+from portal.services import ServiceError, accounts, claims, sponsor_facts, transactional
 from portal.services.audit import record
 from portal.services.trial_access import scope_trials, trial_for
 from portal.timeutil import today
@@ -395,8 +395,7 @@ def add_deferral(trial_id: int):
 def release(trial_id: int):
     trial = _editable(trial_id)
     form = ReleaseForm()
-    transfer = TransferForm(prefix="t")
-    transfer.organisation.choices = _other_orgs()
+    transfer = TransferForm(prefix="t", formdata=None)
     if form.validate_on_submit():
         try:
             claims.release_trial(current_user, trial.id, form.reason.data)
@@ -414,25 +413,32 @@ def transfer(trial_id: int):
     trial = _editable(trial_id)
     form = ReleaseForm(formdata=None)
     transfer = TransferForm(prefix="t")
-    transfer.organisation.choices = _other_orgs()
+    found = None
     if transfer.validate_on_submit():
-        try:
-            claims.transfer_trial(current_user, trial.id, transfer.organisation.data)
-        except ServiceError as exc:
-            add_service_error(transfer, exc)
-        else:
-            flash("Trial transferred.", "success")
-            return redirect(url_for("trials.dashboard"))
-    return render_template("trials/release.html", trial=trial, form=form, transfer=transfer)
-
-
-def _other_orgs() -> list[tuple[int, str]]:
-    rows = db.session.execute(
-        sa.select(Organisation.id, Organisation.name)
-        .where(Organisation.status == "approved", Organisation.id != current_user.organisation.id)
-        .order_by(Organisation.name)
-    ).all()
-    return [(0, "Choose an organisation"), *[(r.id, r.name) for r in rows]]
+        if transfer.organisation.data:  # the second step: the organisation found was confirmed
+            try:
+                claims.transfer_trial(current_user, trial.id, transfer.organisation.data)
+            except ServiceError as exc:
+                add_service_error(transfer, ServiceError(exc.message, field="recipient"))
+            else:
+                flash("Trial transferred.", "success")
+                return redirect(url_for("trials.dashboard"))
+        else:  # the first step: find it by exact name or email domain, never from a list
+            found = accounts.find_organisation(
+                transfer.recipient.data, excluding_id=current_user.organisation.id
+            )
+            if found is None:
+                add_service_error(
+                    transfer,
+                    ServiceError(
+                        "No other approved organisation has that exact name or email domain. "
+                        "Check it with them."
+                    ),
+                    default_field="recipient",
+                )
+    return render_template(
+        "trials/release.html", trial=trial, form=form, transfer=transfer, found=found
+    )
 
 
 @bp.route("/trials/calendar")
