@@ -239,7 +239,7 @@ def test_sign_out_everywhere_from_the_account_page(app):
     laptop.login(user.email, PASSWORD)
     phone.login(user.email, PASSWORD)
     page = phone.open("/account").get_data(as_text=True)
-    assert "You are signed in 2 times" in page and "Sign out everywhere" in page
+    assert "You are signed in on 2 browsers or devices" in page and "Sign out everywhere" in page
     response = phone.post("/account/sign-out-everywhere", token_from="/account")
     assert response.status_code == 302 and response.location.endswith("/login")
     assert not sees_trials(laptop) and not sees_trials(phone)
