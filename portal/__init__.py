@@ -63,7 +63,9 @@ def register_templating(app: Flask) -> None:
     def globals_for_templates() -> dict[str, Any]:
         return {
             "service_name": SERVICE_NAME,
-            "cspNonce": g.get("csp_nonce", ""),
+            # setdefault: a page rendered by an error handler for an error raised before the
+            # nonce's before_request ran (a 413 while CSRFProtect reads the form) still has one.
+            "cspNonce": g.setdefault("csp_nonce", secrets.token_urlsafe(16)),
             "role_labels": ROLE_LABELS,
         }
 
@@ -196,7 +198,7 @@ def register_security_headers(app: Flask) -> None:
 
     @app.after_request
     def headers(response):
-        nonce = g.get("csp_nonce", "")
+        nonce = g.setdefault("csp_nonce", secrets.token_urlsafe(16))
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; "

@@ -101,6 +101,9 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "TOKEN_MAX_AGE_SECONDS": int(env.get("TOKEN_MAX_AGE_SECONDS", str(3 * 24 * 3600))),
         "HSTS": production,
         "JOB_TIMEOUT_SECONDS": int(env.get("JOB_TIMEOUT_SECONDS", "600")),
+        # How often an RQ worker tells Redis it is alive, idle or busy; /healthz calls a worker
+        # dead after two missed beats (3 intervals without one).
+        "WORKER_HEARTBEAT_SECONDS": max(1, int(env.get("WORKER_HEARTBEAT_SECONDS", "30"))),
         # A full recompute of many trials is split into this many jobs (one per worker).
         "RECOMPUTE_PARTS": int(env.get("RECOMPUTE_PARTS", "4")),
     }

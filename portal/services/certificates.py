@@ -38,11 +38,14 @@ from portal.models import (
 from portal.obligations.stored import trial_verdicts
 from portal.services import ServiceError, pdf_jobs, transactional
 from portal.services.audit import record
+from portal.services.certificate_layout import describe, fact_label, plain
 from portal.services.files import store_bytes
 from portal.timeutil import today, utcnow
-from portal.trials.facts import describe_value
 
-STATEMENT_VERSION = 1
+# Version 2 (issue 18): each fact of a duty's evidence keeps its key (the certificate names facts
+# by label, from portal.certificates.layout), outstanding reasons name facts by label, and
+# ``findings`` lists facts to check (printed only when it has items).
+STATEMENT_VERSION = 2
 OUTSTANDING = ("overdue", "data_needed")
 STILL_OPEN = ("upcoming", "due_soon")
 PENDING = ("queued", "rendering")
@@ -170,8 +173,9 @@ def _evidence(inputs: dict[str, Any]) -> list[dict[str, Any]]:
             value, source = fact, None
         items.append(
             {
-                "fact": name.replace("_", " ").capitalize(),
-                "value": "not known" if value in (None, "") else describe_value(value),
+                "key": name,
+                "fact": fact_label(name),
+                "value": "Not known" if value in (None, "") else describe(name, value),
                 "source": str(source) if source else "",
             }
         )
@@ -199,7 +203,7 @@ def _obligation_entry(ob: Obligation, as_of: date) -> dict[str, Any]:
         "days_overdue": _days_overdue(ob, status, as_of),
         "met_on": verdict.get("met_on"),
         "deferred_until": verdict.get("deferred_until"),
-        "missing": [m.replace("_", " ") for m in verdict.get("missing") or []],
+        "missing": [plain(m) for m in verdict.get("missing") or []],
         "explanation": verdict.get("explanation") or "",
         "evidence": _evidence(ob.inputs),
         "assumptions": [str(a) for a in verdict.get("assumptions") or []],
@@ -317,6 +321,9 @@ def build_statement(
             ],
         },
         "obligations": items,
+        # Findings about the trial's facts that someone should check: [{"label", "text"}]. The
+        # certificate prints a "Facts to check" section only when there are any.
+        "findings": [],
         "verdict": {"compliant": compliant, "text": verdict_text, "outstanding": outstanding},
         "rulesets": [{"ruleset": r, "version": v} for r, v in rulesets],
         "parameters": _parameters(versions) if items else [],
