@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import sqlalchemy as sa
 from flask import current_app, flash, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
@@ -35,8 +37,9 @@ def _login_limit() -> str:
 
 
 def _form_account() -> str:
-    """The account a form names, for per-account limits (hashed by the limiter's storage)."""
-    return "account:" + accounts.normalise_email(request.form.get("email", ""))[:254]
+    """The account a form names, for per-account limits (hashed: no addresses in Redis keys)."""
+    email = accounts.normalise_email(request.form.get("email", ""))[:254]
+    return "account:" + hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 def _failed(response) -> bool:

@@ -206,6 +206,13 @@ def start_session(user: User) -> str:
     raw = secrets.token_urlsafe(32)
     now = utcnow()
     hours = int(current_app.config["SESSION_LIFETIME_HOURS"])
+    # Forget this user's sessions that ended or expired more than 30 days ago.
+    db.session.execute(
+        sa.delete(UserSession).where(
+            UserSession.user_id == user.id,
+            UserSession.expires_at < now - timedelta(days=30),
+        )
+    )
     db.session.add(
         UserSession(
             id=_session_key(raw),
@@ -229,7 +236,8 @@ def session_user(user_id: str, raw: str | None) -> User | None:
             UserSession.expires_at > utcnow(),
         )
     ).first()
-    return db.session.get(User, int(user_id)) if live else None
+    user = db.session.get(User, int(user_id)) if live else None
+    return user if user is not None and user.active else None
 
 
 @transactional

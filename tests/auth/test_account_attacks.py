@@ -51,7 +51,7 @@ class Person(Browser):
     def signed_in_as(self) -> str | None:
         """The email in the page header, or None when the page shows 'Sign in'."""
         html = self.open("/").get_data(as_text=True)
-        match = re.search(r'class="govuk-link govuk-body-s app-signout__who"[^>]*>([^<( ]+)', html)
+        match = re.search(r'app-signout__who"[^>]*>\s*([^<( ]+)', html)
         return match.group(1).strip() if match else None
 
     def cookie(self) -> str:
@@ -103,8 +103,6 @@ def test_an_attackers_unconfirmed_account_is_taken_over_by_the_invitee(app):
     link = invite(app, org, "new.hire@org.example")
 
     real = person(app)
-    page = real.open(link).get_data(as_text=True)
-    assert "Choose your name and password" in page
     response = real.submit(
         link,
         {
@@ -241,7 +239,7 @@ def test_sign_out_everywhere_from_the_account_page(app):
     laptop.login(user.email, PASSWORD)
     phone.login(user.email, PASSWORD)
     page = phone.open("/account").get_data(as_text=True)
-    assert "You are signed in 2 times" in page and "Sign out everywhere" in page
+    assert "You are signed in on 2 browsers or devices" in page and "Sign out everywhere" in page
     response = phone.post("/account/sign-out-everywhere", token_from="/account")
     assert response.status_code == 302 and response.location.endswith("/login")
     assert not sees_trials(laptop) and not sees_trials(phone)
@@ -421,6 +419,9 @@ def test_trusted_proxies_decides_whose_address_the_limiter_sees(app, hops):
                     environ_base=forwarded,
                 ).status_code
             )
+    with proxied.app_context():  # its own engine: close its connections now
+        db.session.remove()
+        db.engine.dispose()
     if hops == "0":  # off by default: a forged header does not buy a new allowance
         assert statuses == [200, 200, 429, 429, 429, 429]
     else:  # behind one trusted proxy each client has its own allowance
