@@ -62,6 +62,19 @@ SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, 
 MAX_REVOKE_REASON = 1000
 
 
+def is_compliant(statuses: Any, findings: Any = ()) -> bool:
+    """A certificate says compliant only when no duty is overdue or data_needed and no facts
+    conflict (RULES.md "Facts that contradict each other": never "compliant" while facts
+    conflict). ``findings``: ``portal.rules.Conflict``s or their JSON."""
+    if any(status in OUTSTANDING for status in statuses):
+        return False
+    return not any(_kind(c) == "conflict" for c in findings)
+
+
+def _kind(finding: Any) -> str:
+    return finding.get("kind", "") if isinstance(finding, dict) else finding.kind
+
+
 def new_serial() -> str:
     """``TTP-XXXXX-XXXXX-XXXXX-XXXXX``: 100 random bits, so serials cannot be guessed."""
     chars = "".join(secrets.choice(SERIAL_ALPHABET) for _ in range(20))

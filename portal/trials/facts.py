@@ -112,6 +112,12 @@ def build_facts(
         facts["registrations"] = registrations
         sources["registrations"] = "; ".join(reg_sources)
 
+    # RULES.md END-DATES-DISAGREE: the sponsor's end of trial is used and the registry's kept
+    # beside it, so that both are shown and compared.
+    if "end_of_trial_on" in sponsor and "end_of_trial_on" in facts:
+        facts["registry_end_of_trial_on"] = facts["end_of_trial_on"]
+        sources["registry_end_of_trial_on"] = sources["end_of_trial_on"]
+
     entered: dict[tuple[Any, Any], str] = {}  # facts entered together share their description
     for key, row in sponsor.items():
         if key in ("results_posted", "iras_id"):
