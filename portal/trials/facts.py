@@ -9,6 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from portal.rules.labels import FACT_LABELS, fact_label
+
+__all__ = [
+    "DISPLAY_ONLY",
+    "FACT_LABELS",
+    "SPONSOR_FACT_KEYS",
+    "build_facts",
+    "describe_value",
+    "fact_label",
+    "imported_source",
+    "sponsor_source",
+]
+
 # Facts a sponsor may enter (RULES.md inputs that no registry carries, or that they correct).
 SPONSOR_FACT_KEYS = (
     "application_submitted_on",
@@ -26,6 +39,24 @@ SPONSOR_FACT_KEYS = (
     "healthy_volunteers",
     "paediatric",
     "study_type",
+    # Every other fact a rule reads (RULES.md "Every fact a rule reads can be entered or
+    # corrected by the sponsor"): portal.trials.forms.FactsForm and EuEventForm.
+    "start_on",
+    "countries",
+    "eudract_number",
+    "eu_ct_number",
+    "eu_transition_on",
+    "eu_events",
+    "primary_completion_on",
+    "completion_on",
+    "fda_regulated_drug",
+    "fda_regulated_device",
+    "device_feasibility",
+    "us_site",
+    "ind_or_ide",
+    "delay_certification_on",
+    "good_cause_extension_until",
+    "results_submitted_on",
 )
 
 # Keys kept on the trial for display only; the rules engine does not take them.
