@@ -36,7 +36,7 @@ from portal.models import (
     User,
 )
 from portal.obligations.stored import trial_verdicts
-from portal.services import ServiceError, pdf_jobs, transactional
+from portal.services import ServiceError, fact_checks, pdf_jobs, transactional
 from portal.services.audit import record
 from portal.services.files import store_bytes
 from portal.timeutil import today, utcnow
@@ -291,6 +291,18 @@ def build_statement(
                 "(enter the trial's facts)",
             }
         )
+    # RULES.md "Facts that contradict each other": listed on certificates; never "compliant"
+    # while facts conflict.
+    findings = fact_checks.for_trial(trial.id, as_of) if items else []
+    if not is_compliant([e["status"] for e in items], findings) and not outstanding:
+        outstanding.append(
+            {
+                "duty": "—",
+                "title": "The trial's facts",
+                "status": "data_needed",
+                "reason": "facts to check: some facts contradict each other",
+            }
+        )
     compliant = not outstanding
     verdict_text = (
         f"compliant as of {day_text(as_of)}"
@@ -331,6 +343,7 @@ def build_statement(
         },
         "obligations": items,
         "verdict": {"compliant": compliant, "text": verdict_text, "outstanding": outstanding},
+        "facts_to_check": fact_checks.shown(findings),
         "rulesets": [{"ruleset": r, "version": v} for r, v in rulesets],
         "parameters": _parameters(versions) if items else [],
         "requested_by": {

@@ -24,7 +24,7 @@ from portal import access
 from portal.extensions import db
 from portal.forms_util import add_service_error
 from portal.models import Claim, Organisation, Trial, TrialIdentifier, User
-from portal.services import ServiceError, claims, sponsor_facts, transactional
+from portal.services import ServiceError, claims, fact_checks, sponsor_facts, transactional
 from portal.services.audit import record
 from portal.services.trial_access import scope_trials, trial_for
 from portal.timeutil import today
@@ -289,6 +289,11 @@ def trial(trial_id: int):
         open_claims=open_claims,
         labels=queries.STATUS_LABELS,
         fact_labels=sponsor_facts.LABELS,
+        facts_to_check=fact_checks.shown(
+            fact_checks.for_trial(
+                trial.id, trial=trial, entries=entries, sponsor=list(facts.values())
+            )
+        ),
         can_edit=current_user.role in EDITORS
         and trial.owner_organisation_id == getattr(current_user.organisation, "id", None),
         as_of=today(),
