@@ -371,6 +371,15 @@ def _registry_values(trial: Trial) -> dict[str, str]:
     return out
 
 
+def _loaded_facts_form(current: dict) -> FactsForm:
+    """The facts form showing the sponsor's current values (not the request's)."""
+    form = FactsForm(formdata=None)
+    for key, kind in FACTS_FORM_KINDS.items():
+        _load_fact(form, key, kind, current.get(key))
+    form.iras_id.data = current.get("iras_id") or ""
+    return form
+
+
 def _facts_page(trial: Trial, form, current: dict, **extra):
     return render_template(
         "trials/facts.html",
@@ -393,9 +402,7 @@ def facts(trial_id: int):
     current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
     form = FactsForm()
     if request.method == "GET":
-        for key, kind in FACTS_FORM_KINDS.items():
-            _load_fact(form, key, kind, current.get(key))
-        form.iras_id.data = current.get("iras_id") or ""
+        form = _loaded_facts_form(current)
     if form.validate_on_submit():
         changes = {
             key: _read_fact(form, key, kind, current) for key, kind in FACTS_FORM_KINDS.items()
@@ -442,7 +449,7 @@ def add_eu_event(trial_id: int):
             else:
                 flash("EU notification saved; the duties are up to date.", "success")
                 return redirect(url_for("trials.trial", trial_id=trial.id))
-    return _facts_page(trial, FactsForm(formdata=None), current, event_form=event_form)
+    return _facts_page(trial, _loaded_facts_form(current), current, event_form=event_form)
 
 
 @bp.route("/trials/<int:trial_id>/eu-events/<int:index>/remove", methods=["POST"])
@@ -464,7 +471,7 @@ def remove_eu_event(trial_id: int, index: int):
 def add_deferral(trial_id: int):
     trial = _editable(trial_id)
     current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
-    form = FactsForm(formdata=None)
+    form = _loaded_facts_form(current)
     deferral_form = DeferralForm(prefix="d")
     if deferral_form.validate_on_submit():
         entry = {"duty": deferral_form.duty.data, "reference": deferral_form.reference.data.strip()}
