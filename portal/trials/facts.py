@@ -185,5 +185,16 @@ def describe_value(value: Any) -> str:
     if isinstance(value, list):
         return "; ".join(describe_value(v) for v in value)
     if isinstance(value, dict):
+        if "event" in value and "on" in value:  # an EU notification (eu_events)
+            from portal.rules.eu import EVENT_LABELS
+
+            what = EVENT_LABELS.get(str(value["event"]), "EU event").capitalize()
+            if value.get("member_state"):
+                what += f" ({value['member_state']})"
+            text = f"{what} on {describe_value(value['on'])}"
+            notified = value.get("notified_on")
+            return text + (
+                f", notified {describe_value(notified)}" if notified else ", not notified"
+            )
         return ", ".join(f"{k.replace('_', ' ')} {describe_value(v)}" for k, v in value.items())
     return str(value)

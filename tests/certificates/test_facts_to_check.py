@@ -48,6 +48,9 @@ def test_example_16_certificate_is_not_compliant_and_lists_the_facts_to_check(br
     assert "Facts to check" in text and "END-BEFORE-APPLICATION" in text
     assert "End of trial: October 2014 (read as 31 October 2014)" in text
     assert "days overdue" not in text
+    for page in (f"/certificates/{cert_id}", f"/verify/{statement['serial']}"):
+        html = browser.get(page).get_data(as_text=True)
+        assert "Facts to check" in html and "END-BEFORE-APPLICATION" in html, page
 
 
 def test_a_conflict_alone_keeps_a_certificate_from_being_compliant(browser):
