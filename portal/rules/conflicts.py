@@ -210,8 +210,10 @@ def directive_warnings(f: Facts, p: Params, as_of: date) -> list[Conflict]:
     running = "no end of trial is recorded" if end is None else f"it ended {format_date(end)}"
     key = "eudract_number" if f.eudract_number else "registrations"
     facts = [(key, f"EudraCT {law.eudract_number}", f.source(key))]
-    if end is not None:
+    if end is not None and f.end_of_trial_on == end:
         facts.append(_fact(f, "end_of_trial_on"))
+    elif end is not None:  # from an EU end-of-trial event
+        facts.append(("eu_events", f"end of trial: {end.isoformat()}", f.source("eu_events")))
     return [
         _make(
             "NOT-TRANSITIONED",

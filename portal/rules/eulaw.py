@@ -50,7 +50,7 @@ class EuLaw(NamedTuple):
     """The EU law a trial's EU duties come from.
 
     `law`: CTR, DIRECTIVE, WINDOW or UNKNOWN. `applies_from`: the first day events belong to that
-    law (CTR: its CTIS application or transition, never before 31 January 2022). `end_all`: the
+    law (CTR: its transition, else 31 January 2022, when the CTR applied). `end_all`: the
     end of trial in all member states used (with `end_estimated` when month-only). `reason`: the
     sentence every EU verdict starts with, naming the legal basis.
     """
@@ -65,17 +65,15 @@ class EuLaw(NamedTuple):
     eudract_number: str | None
 
 
-def _numbers(f: Facts) -> tuple[str | None, str | None, date | None]:
-    """(EU CT number, EudraCT number, CTIS registration date) from the facts and registrations."""
-    eu_ct, eudract, ctis_on = f.eu_ct_number, f.eudract_number, None
+def _numbers(f: Facts) -> tuple[str | None, str | None]:
+    """(EU CT number, EudraCT number) from the facts, else from CTIS / EUCTR registry entries."""
+    eu_ct, eudract = f.eu_ct_number, f.eudract_number
     for r in f.registrations or ():
         if r.registry == "CTIS":
             eu_ct = eu_ct or r.id or "recorded (no number)"
-            if r.registered_on is not None and (ctis_on is None or r.registered_on < ctis_on):
-                ctis_on = r.registered_on
         elif r.registry == "EUCTR":
             eudract = eudract or r.id or "recorded (no number)"
-    return eu_ct, eudract, ctis_on
+    return eu_ct, eudract
 
 
 def end_in_all_member_states(f: Facts) -> tuple[date | None, bool, str]:
@@ -102,7 +100,7 @@ def eu_law(f: Facts, p: Params) -> EuLaw:
     """RULES.md "Which EU law applies (decide this before any EU duty)", in its order:
     the EU window first (a trial that ended before it is history only), then the CTR (an EU CT
     number or a recorded transition), then the Directive (a EudraCT number), else unknown."""
-    eu_ct, eudract, ctis_on = _numbers(f)
+    eu_ct, eudract = _numbers(f)
     end, est, _ = end_in_all_member_states(f)
     if end is not None and end < p.eu_window_start:
         reason = (
@@ -113,8 +111,10 @@ def eu_law(f: Facts, p: Params) -> EuLaw:
         return EuLaw(WINDOW, "", reason, None, end, est, eu_ct, eudract)
     transition = f.eu_transition_on
     if eu_ct is not None or transition is not None:
-        start = transition or ctis_on or CTR_APPLIED
-        start = max(start, CTR_APPLIED)
+        # The CTIS application date is not a fact the portal holds (a CTIS entry's registration
+        # date may be later than its first events): a trial with an EU CT number is under the
+        # CTR from the day the CTR applied, a transitioned one from its transition.
+        start = max(transition or CTR_APPLIED, CTR_APPLIED)
         if transition is not None:
             how = f"transitioned to the CTR on {format_date(transition)}"
         else:

@@ -63,3 +63,12 @@ def test_sponsor_resolves_eu_start_by_entering_the_eu_events(journey):
     journey.click("Add EU notification")
     assert "The notification date must be the same as or after the event." in journey.text()
     assert journey.page.get_by_label("EU CT number (CTIS)").input_value() == "2024-501234-12-00"
+
+    # The facts page and the filtered dashboard work at 390 px wide.
+    journey.page.set_viewport_size({"width": 390, "height": 844})
+    for path in (f"/trials/{trial_id}/facts", "/trials?facts=1"):
+        journey.page.goto(journey.server.url + path)
+        journey.page.wait_for_load_state("load")
+        width = journey.page.evaluate("document.documentElement.scrollWidth")
+        assert width <= 390, (path, width)
+    journey.screenshot("facts-page-390px")
