@@ -36,6 +36,7 @@ from portal.models import (
     User,
 )
 from portal.obligations.stored import trial_verdicts
+from portal.rules.labels import fact_label, plain_missing
 from portal.services import ServiceError, fact_checks, pdf_jobs, transactional
 from portal.services.audit import record
 from portal.services.files import store_bytes
@@ -183,7 +184,7 @@ def _evidence(inputs: dict[str, Any]) -> list[dict[str, Any]]:
             value, source = fact, None
         items.append(
             {
-                "fact": name.replace("_", " ").capitalize(),
+                "fact": fact_label(name),
                 "value": "not known" if value in (None, "") else describe_value(value),
                 "source": str(source) if source else "",
             }
@@ -212,7 +213,7 @@ def _obligation_entry(ob: Obligation, as_of: date) -> dict[str, Any]:
         "days_overdue": _days_overdue(ob, status, as_of),
         "met_on": verdict.get("met_on"),
         "deferred_until": verdict.get("deferred_until"),
-        "missing": [m.replace("_", " ") for m in verdict.get("missing") or []],
+        "missing": [plain_missing([m]) for m in verdict.get("missing") or []],
         "explanation": verdict.get("explanation") or "",
         "evidence": _evidence(ob.inputs),
         "assumptions": [str(a) for a in verdict.get("assumptions") or []],
