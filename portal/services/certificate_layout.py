@@ -24,6 +24,8 @@ import re
 from datetime import date
 from typing import Any
 
+from portal.rules.labels import FACT_LABELS as RULE_FACT_LABELS
+
 RULESET_NAMES = {
     "uk-2026": "United Kingdom: S.I. 2025/538 (in force 28 April 2026)",
     "eu-ctr": "European Union: Regulation (EU) No 536/2014",
@@ -32,35 +34,10 @@ RULESET_NAMES = {
 RULESET_SHORT = {"uk-2026": "UK rules", "eu-ctr": "EU rules", "us-fdaaa": "US rules"}
 RULESET_ORDER = {"uk-2026": 0, "eu-ctr": 1, "us-fdaaa": 2}
 
-# The rules engine's facts (portal.rules.facts.Facts) as a person names them.
+# The rules engine's facts as a person names them: one list of labels (portal.rules.labels), plus
+# the two per-registry facts the certificate's registry rows use.
 FACT_LABELS = {
-    "study_type": "Type of study",
-    "application_submitted_on": "Application submitted",
-    "approved_on": "Approved by the regulator",
-    "first_participant_on": "First participant recruited",
-    "end_of_trial_on": "End of the trial",
-    "early_termination": "Ended early",
-    "primary_completion_on": "Primary completion",
-    "completion_on": "Study completion",
-    "start_on": "Start of the study",
-    "phase": "Phase",
-    "healthy_volunteers": "Healthy volunteers only",
-    "paediatric": "Children taking part",
-    "countries": "Countries",
-    "fda_regulated_drug": "Drug regulated by the US FDA",
-    "fda_regulated_device": "Device regulated by the US FDA",
-    "us_site": "A site in the United States",
-    "ind_or_ide": "Under a US IND or IDE",
-    "device_feasibility": "Device feasibility study",
-    "registrations": "Registry entries",
-    "participant_summary_offered_on": "Participants offered the lay summary",
-    "end_of_trial_notified_on": "End of trial notified",
-    "deferrals": "Deferrals",
-    "waivers": "Waivers",
-    "delay_certification_on": "US delay certification submitted",
-    "good_cause_extension_until": "US good-cause extension until",
-    "results_submitted_on": "Results submitted",
-    "eu_events": "EU trial events",
+    **RULE_FACT_LABELS,
     "registered_on": "Registration date",
     "results_posted_on": "Results posted",
 }
@@ -71,6 +48,8 @@ PARAMETER_LABELS = {
     "deferral_max_years": ("Deferrals last at most", "years"),
     "lapse_warning_days": ("Warn of a lapsing registration", "days before"),
     "old_rules_part_applies": ("The participant summary duty applies to old-rules trials", ""),
+    "eu_window_start": ("EU results are asked for trials ending on or after", ""),
+    "end_date_tolerance_days": ("End dates from two sources may differ by up to", "days"),
 }
 _SNAKE = re.compile(r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\b")
 _ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}:\d{2})(?::\d{2}(?:\.\d+)?)?Z?)?\b")
@@ -304,7 +283,7 @@ def layout(statement: dict[str, Any]) -> dict[str, Any]:
             if isinstance(value, bool):
                 values.append(f"{label}: {'yes' if value else 'no'}")
             else:
-                values.append(f"{label}: {value} {unit}".rstrip())
+                values.append(plain(f"{label}: {value} {unit}".rstrip()))
         parameters.append({"version": p.get("version"), "values": values})
     evaluated = sorted({o["evaluated_as_of"] for o in obligations if o.get("evaluated_as_of")})
     return {
@@ -329,11 +308,7 @@ def layout(statement: dict[str, Any]) -> dict[str, Any]:
             "registries": [_registry(e) for e in trial.get("registries") or []],
         },
         "groups": groups,
-        "findings": [
-            {"label": plain(f.get("label")), "text": plain(f.get("text"))}
-            for f in s.get("findings") or []
-            if isinstance(f, dict)
-        ],
+        "findings": [_finding(c) for c in s.get("facts_to_check") or [] if isinstance(c, dict)],
         "facts": facts,
         "appendix": appendix,
         "rulesets": [
@@ -348,6 +323,25 @@ def layout(statement: dict[str, Any]) -> dict[str, Any]:
         "requested_by": s.get("requested_by") or {},
         "requested_on": day_text(s.get("requested_at")),
     }
+
+
+def _finding(check: dict[str, Any]) -> dict[str, str]:
+    """One fact to check (portal.services.fact_checks.shown) as a row of the certificate's table:
+    conflict or warning, then what was found, the duties it affects and each fact with its source
+    (RULES.md "Facts that contradict each other")."""
+    text = str(check.get("message") or "")
+    if check.get("duties"):
+        text += f" Affects {', '.join(str(d) for d in check['duties'])}."
+    facts = "; ".join(
+        f"{f.get('label')}: {f.get('value')} ({f.get('source')})"
+        if f.get("source")
+        else f"{f.get('label')}: {f.get('value')}"
+        for f in check.get("facts") or []
+        if isinstance(f, dict)
+    )
+    if facts:
+        text += f" {facts}."
+    return {"label": "Conflict" if check.get("conflict") else "Warning", "text": plain(text)}
 
 
 def _registry(entry: dict[str, Any]) -> str:

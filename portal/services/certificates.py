@@ -36,7 +36,7 @@ from portal.models import (
     User,
 )
 from portal.obligations.stored import trial_verdicts
-from portal.services import ServiceError, pdf_jobs, transactional
+from portal.services import ServiceError, fact_checks, pdf_jobs, transactional
 from portal.services.audit import record
 from portal.services.certificate_layout import describe, fact_label, plain
 from portal.services.files import store_bytes
@@ -63,6 +63,19 @@ STATUS_LABELS = {
 }
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 MAX_REVOKE_REASON = 1000
+
+
+def is_compliant(statuses: Any, findings: Any = ()) -> bool:
+    """A certificate says compliant only when no duty is overdue or data_needed and no facts
+    conflict (RULES.md "Facts that contradict each other": never "compliant" while facts
+    conflict). ``findings``: ``portal.rules.Conflict``s or their JSON."""
+    if any(status in OUTSTANDING for status in statuses):
+        return False
+    return not any(_kind(c) == "conflict" for c in findings)
+
+
+def _kind(finding: Any) -> str:
+    return finding.get("kind", "") if isinstance(finding, dict) else finding.kind
 
 
 def new_serial() -> str:
@@ -282,6 +295,18 @@ def build_statement(
                 "(enter the trial's facts)",
             }
         )
+    # RULES.md "Facts that contradict each other": listed on certificates; never "compliant"
+    # while facts conflict.
+    findings = fact_checks.for_trial(trial.id, as_of) if items else []
+    if not is_compliant([e["status"] for e in items], findings) and not outstanding:
+        outstanding.append(
+            {
+                "duty": "—",
+                "title": "The trial's facts",
+                "status": "data_needed",
+                "reason": "facts to check: some facts contradict each other",
+            }
+        )
     compliant = not outstanding
     verdict_text = (
         f"compliant as of {day_text(as_of)}"
@@ -323,8 +348,8 @@ def build_statement(
         "obligations": items,
         # Findings about the trial's facts that someone should check: [{"label", "text"}]. The
         # certificate prints a "Facts to check" section only when there are any.
-        "findings": [],
         "verdict": {"compliant": compliant, "text": verdict_text, "outstanding": outstanding},
+        "facts_to_check": fact_checks.shown(findings),
         "rulesets": [{"ruleset": r, "version": v} for r, v in rulesets],
         "parameters": _parameters(versions) if items else [],
         "requested_by": {

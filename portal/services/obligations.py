@@ -68,7 +68,7 @@ from portal.models import (
 )
 from portal.obligations import stored as na_store
 from portal.obligations.encode import STORED_OMITS, VerdictEncoder, dumps
-from portal.rules import Facts, FactsError, Params, evaluate
+from portal.rules import Facts, FactsError, Params, evaluate, facts_to_check
 from portal.rules.facts import FACT_KEYS
 from portal.rules.model import NOT_APPLICABLE
 from portal.services import after_commit
@@ -319,17 +319,24 @@ def latest_recompute_job() -> BackgroundJob | None:
 # facts are rebuilt from its records instead). It changes by itself with the rules' vocabulary of
 # facts (FACT_KEYS); raise FACTS_BUILD whenever portal.trials.facts.build_facts changes how it
 # reads records or sponsor entries.
-FACTS_BUILD = 1
+# 2: the registry's end of trial kept beside the sponsor's (registry_end_of_trial_on), and the
+# document lists the facts to check ("checks").
+FACTS_BUILD = 2
 FACTS_FORMAT = f"{FACTS_BUILD}:{zlib.crc32(' '.join(FACT_KEYS).encode()):08x}"
 
 
-def facts_document(facts: Facts, problems: Sequence[str]) -> dict[str, Any]:
-    """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts)."""
+def facts_document(
+    facts: Facts, problems: Sequence[str], checks: Sequence[Any] = ()
+) -> dict[str, Any]:
+    """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts), with
+    the facts to check found in them (RULES.md "Facts that contradict each other": ``checks``,
+    each {"check", "kind"}; the dashboard's "facts to check" filter reads them)."""
     return {
         "format": FACTS_FORMAT,
         "facts": facts.to_dict(),
         "sources": dict(facts.sources),
         "problems": list(problems),
+        "checks": [{"check": c.check, "kind": c.kind} for c in checks],
     }
 
 
@@ -544,11 +551,12 @@ class Worked(NamedTuple):
 
 def _work(evaluator: _Evaluator, facts: Facts, problems: Sequence[str]) -> Worked:
     verdicts = evaluator.encode(facts, problems)
+    checks = facts_to_check(facts, evaluator.as_of, evaluator.params)
     return Worked(
         evaluator.as_of,
         evaluator.version,
         dumps(facts.inputs),
-        dumps(facts_document(facts, problems)),
+        dumps(facts_document(facts, problems, checks)),
         verdicts_digest(text for _, text in verdicts),
         _as_rows(verdicts),
         evaluator.problems,
