@@ -4,12 +4,11 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: run test lint assets system-deps install clean
+.PHONY: run test test-corpus lint assets system-deps runtime-deps install clean
 
+# scripts/install_python.sh runs `python3 -m venv .venv` and pip, quietly (log in .venv/pip.log).
 $(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[dev]'
+	@./scripts/install_python.sh
 	@rm -f $(VENV)/.installed-* && touch $(STAMP)
 
 install: $(STAMP)
@@ -17,12 +16,18 @@ install: $(STAMP)
 assets:
 	@./scripts/build_assets.sh
 
+## Debian packages (scripts/system-packages.txt): what the running portal needs, and for the
+## tests also poppler-utils and chromium. Installs what is missing, or says how and stops.
+runtime-deps:
+	@./scripts/system_deps.sh runtime
+
 system-deps:
-	@./scripts/system_deps.sh
+	@./scripts/system_deps.sh test
 
 ## Set up everything and start the portal (SQLite, embedded Redis, a worker, demo data).
-run: $(STAMP) assets
-	$(PY) scripts/run_local.py
+## Prerequisites in this order: the system packages first, so nothing starts without them.
+run: runtime-deps $(STAMP) assets
+	@$(PY) scripts/run_local.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
@@ -36,6 +41,10 @@ test: $(STAMP) assets system-deps lint
 	  echo "== second pass on PostgreSQL: $$TEST_DATABASE_URL"; \
 	  $(VENV)/bin/pytest -m "not browser"; \
 	fi
+
+## The tests over the larger registry corpus, ../shared/data/registry-samples (or REGISTRY_SAMPLES).
+test-corpus: $(STAMP)
+	env -u TEST_DATABASE_URL $(VENV)/bin/pytest -m corpus
 
 clean:
 	rm -rf $(VENV) node_modules portal/static/govuk instance

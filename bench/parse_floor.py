@@ -7,7 +7,8 @@ shifted dates, tagged titles) and times ``portal.registries.iter_records`` over 
     .venv/bin/python bench/parse_floor.py --n 100000 --seed 7
 
 ``generate_ctgov_v2(out_dir, n, seed)`` is importable for other benchmarks / tests.
-Samples come from $REGISTRY_SAMPLES (default: <repo>/../shared/data/registry-samples).
+Samples come from $REGISTRY_SAMPLES (default: <repo>/../shared/data/registry-samples when it
+exists, else the project's tests/data/registry-samples).
 """
 
 from __future__ import annotations
@@ -28,7 +29,13 @@ if str(REPO) not in sys.path:
 
 
 def samples_dir() -> Path:
-    return Path(os.environ.get("REGISTRY_SAMPLES") or REPO.parent / "shared/data/registry-samples")
+    """$REGISTRY_SAMPLES, else the developer corpus beside the repository, else the project's
+    own samples (tests/data/registry-samples), so that a fresh clone can run the benchmark."""
+    configured = os.environ.get("REGISTRY_SAMPLES")
+    if configured:
+        return Path(configured)
+    corpus = REPO.parent / "shared/data/registry-samples"
+    return corpus if corpus.is_dir() else REPO / "tests/data/registry-samples"
 
 
 def load_templates(root: Path | None = None) -> list[dict]:
@@ -76,13 +83,15 @@ def _perturb(template: str, nct: str, days: int, serial: int) -> dict:
     return study
 
 
-def generate_ctgov_v2(out_dir: str | Path, n: int = 20_000, seed: int = 0) -> list[Path]:
+def generate_ctgov_v2(
+    out_dir: str | Path, n: int = 20_000, seed: int = 0, templates_root: Path | None = None
+) -> list[Path]:
     """Write ``n`` synthetic single-study v2 files (``NCT9xxxxxxx.json``) into ``out_dir``,
     each a real sample with a new NCT id, dates shifted by up to +/- 3 years and a tagged
     title. Deterministic for a given seed. Returns the paths written."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    templates = [json.dumps(t) for t in load_templates()]
+    templates = [json.dumps(t) for t in load_templates(templates_root)]
     rng = random.Random(seed)
     paths = []
     for i in range(n):

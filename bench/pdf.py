@@ -236,7 +236,7 @@ def main() -> None:
     from portal.extensions import db
     from portal.models import BackgroundJob, Certificate, Membership, Organisation, Trial, User
     from portal.redis_embedded import EmbeddedRedis
-    from portal.services import pdf_jobs
+    from portal.services import accounts, pdf_jobs
     from portal.timeutil import today, utcnow
     from workers.pdf import certificate_html, certificate_pdf
     from workers.pdf_render import html_to_pdf
@@ -280,6 +280,9 @@ def main() -> None:
                 with client.session_transaction() as session:
                     session["_user_id"] = str(users["sponsor"])
                     session["_fresh"] = True
+                    session[accounts.SESSION_KEY] = accounts.start_session(
+                        db.session.get(User, users["sponsor"])
+                    )
                 app.config["REDIS_URL"] = f"unix://{folder}/nothing.sock"  # save, don't enqueue
                 client.post(f"/trials/{cert_trial}/certificates")
                 app.config["REDIS_URL"] = redis_url
@@ -376,6 +379,9 @@ def main() -> None:
                 print(f"generated {trials:,} trials in {time.perf_counter() - t0:.1f} s")
                 with client.session_transaction() as session:
                     session["_user_id"] = str(users["compliance_officer"])
+                    session[accounts.SESSION_KEY] = accounts.start_session(
+                        db.session.get(User, users["compliance_officer"])
+                    )
                 g.pop("_login_user", None)  # the shared app context caches the signed-in user
                 started = time.perf_counter()
                 response = client.post("/reports", data={"organisation": str(org_id)})

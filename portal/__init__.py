@@ -63,7 +63,9 @@ def register_templating(app: Flask) -> None:
     def globals_for_templates() -> dict[str, Any]:
         return {
             "service_name": SERVICE_NAME,
-            "cspNonce": g.get("csp_nonce", ""),
+            # setdefault: a page rendered by an error handler for an error raised before the
+            # nonce's before_request ran (a 413 while CSRFProtect reads the form) still has one.
+            "cspNonce": g.setdefault("csp_nonce", secrets.token_urlsafe(16)),
             "role_labels": ROLE_LABELS,
         }
 
@@ -96,9 +98,19 @@ def register_extensions(app: Flask) -> None:
 
     @login_manager.user_loader
     def load_user(user_id: str):
-        from portal.models import User
+        # Only a live server-side session signs anyone in: signing out, a password reset, an
+        # email change, removal from an organisation and "sign out everywhere" end them.
+        from flask import session
 
-        return db.session.get(User, int(user_id)) if user_id.isdigit() else None
+        from portal.services.accounts import SESSION_KEY, session_user
+
+        return session_user(user_id, session.get(SESSION_KEY))
+
+    if app.config["TRUSTED_PROXIES"] > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        hops = app.config["TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops)  # type: ignore[method-assign]
 
     import portal.models  # noqa: F401  (register every model with the metadata)
 
@@ -186,7 +198,7 @@ def register_security_headers(app: Flask) -> None:
 
     @app.after_request
     def headers(response):
-        nonce = g.get("csp_nonce", "")
+        nonce = g.setdefault("csp_nonce", secrets.token_urlsafe(16))
         response.headers.setdefault(
             "Content-Security-Policy",
             "default-src 'self'; "

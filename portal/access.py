@@ -23,12 +23,23 @@ def public(view: Callable[..., Any]) -> Callable[..., Any]:
     return view
 
 
-def _guard(check: Callable[[], bool], label: str, *, org_needed: bool = False):
+def _guard(
+    check: Callable[[], bool],
+    label: str,
+    *,
+    org_needed: bool = False,
+    unconfirmed_allowed: bool = False,
+):
     def decorator(view: Callable[..., Any]) -> Callable[..., Any]:
         @functools.wraps(view)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             if not current_user.is_authenticated:
                 return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
+            if not unconfirmed_allowed and not current_user.email_confirmed:
+                # Until the address is proven, an account can only confirm it (issue 17: an
+                # unconfirmed account may have been signed up by someone else).
+                flash("Confirm your email address first: open the link we sent you.", "info")
+                return redirect(url_for("auth.check_email"))
             if not check():
                 abort(403)
             if org_needed and not current_user.sees_all_organisations:
@@ -48,8 +59,13 @@ def _guard(check: Callable[[], bool], label: str, *, org_needed: bool = False):
 
 
 def signed_in(view: Callable[..., Any]) -> Callable[..., Any]:
-    """Any signed-in user."""
+    """Any signed-in user whose email address is confirmed."""
     return _guard(lambda: True, "signed_in")(view)
+
+
+def signed_in_unconfirmed(view: Callable[..., Any]) -> Callable[..., Any]:
+    """Any signed-in user, confirmed or not (signing out, the account page)."""
+    return _guard(lambda: True, "signed_in", unconfirmed_allowed=True)(view)
 
 
 def roles(*names: str, org_needed: bool = False):

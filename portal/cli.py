@@ -35,7 +35,17 @@ def worker_command(burst: bool, queues: tuple[str, ...], name: str | None) -> No
     from portal.jobs import ALL_QUEUES, redis_connection
 
     conn = redis_connection()
-    worker = Worker(list(queues or ALL_QUEUES), connection=conn, name=name)
+    # An idle RQ worker beats only when its wait for a job times out, after worker_ttl - 15 s
+    # (405 s by default), so /healthz saw a healthy idle worker as dead. Wait at most one
+    # heartbeat interval instead, and beat as often while a job runs.
+    heartbeat = current_app.config["WORKER_HEARTBEAT_SECONDS"]
+    worker = Worker(
+        list(queues or ALL_QUEUES),
+        connection=conn,
+        name=name,
+        worker_ttl=heartbeat + 15,
+        job_monitoring_interval=heartbeat,
+    )
     # Everything loaded so far lives as long as the worker: keep it out of the collector's
     # sight, so a full collection in a work-horse (it walks every object) does not land in the
     # middle of a render.
@@ -48,12 +58,17 @@ demo = AppGroup("demo", help="Demo data for local runs.")
 
 
 @demo.command("load")
-def demo_load() -> None:
+@click.option(
+    "--no-logins", is_flag=True, help="Print only the line about the trials (for `make run`)."
+)
+def demo_load(no_logins: bool) -> None:
     """Create the demo organisations and one user per role (safe to run twice)."""
     from portal.demo import DEMO_PASSWORD, load_demo, load_demo_trials
 
     users = load_demo()
     click.echo(load_demo_trials())
+    if no_logins:
+        return
     click.echo(f"Demo logins (password for all: {DEMO_PASSWORD}):")
     for role, email in users.items():
         click.echo(f"  {role:<20} {email}")

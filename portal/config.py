@@ -93,9 +93,17 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "WTF_CSRF_TIME_LIMIT": None,
         "RATELIMIT_ENABLED": _bool(env.get("RATELIMIT_ENABLED"), True),
         "LOGIN_RATE_LIMIT": env.get("LOGIN_RATE_LIMIT", "10 per minute"),
+        # A session ends this many hours after sign-in, however busy (an absolute lifetime).
+        "SESSION_LIFETIME_HOURS": int(env.get("SESSION_LIFETIME_HOURS", "12")),
+        # How many reverse proxies in front of the app set X-Forwarded-For/-Proto (werkzeug
+        # ProxyFix). 0 (the default) trusts no header: the client is the connection's address.
+        "TRUSTED_PROXIES": int(env.get("TRUSTED_PROXIES", "0") or "0"),
         "TOKEN_MAX_AGE_SECONDS": int(env.get("TOKEN_MAX_AGE_SECONDS", str(3 * 24 * 3600))),
         "HSTS": production,
         "JOB_TIMEOUT_SECONDS": int(env.get("JOB_TIMEOUT_SECONDS", "600")),
+        # How often an RQ worker tells Redis it is alive, idle or busy; /healthz calls a worker
+        # dead after two missed beats (3 intervals without one).
+        "WORKER_HEARTBEAT_SECONDS": max(1, int(env.get("WORKER_HEARTBEAT_SECONDS", "30"))),
         # A full recompute of many trials is split into this many jobs (one per worker).
         "RECOMPUTE_PARTS": int(env.get("RECOMPUTE_PARTS", "4")),
     }

@@ -1,6 +1,10 @@
 """Demo data for a local run: one organisation, one user for each role, and real registry
-records (from the shared samples, when present) with a few trials owned by the demo
-organisation and facts entered for them. Idempotent: running it twice adds nothing."""
+records with a few trials owned by the demo organisation and facts entered for them.
+Idempotent: running it twice adds nothing.
+
+The records come from the first of: $REGISTRY_SAMPLES, the developer corpus beside the
+repository (``../shared/data/registry-samples``), and the small MIT-licensed set shipped with
+the package (``portal/data/demo-records``, see its SOURCES.md), so a fresh clone has trials."""
 
 from __future__ import annotations
 
@@ -68,7 +72,8 @@ def load_demo() -> dict[str, str]:
     return {role: spec[0] for role, spec in DEMO_USERS.items()}
 
 
-# Real records, small enough to import in seconds (see shared/data/registry-samples/SOURCES.md).
+# Real records of the developer corpus, small enough to import in seconds (see
+# ../shared/data/registry-samples/SOURCES.md).
 DEMO_SAMPLE_FOLDERS = (
     "ctgov-v2-json/ctrdata-demo",
     "ctgov-v2-json/json-conversion-ctg-studies",
@@ -76,6 +81,9 @@ DEMO_SAMPLE_FOLDERS = (
     "isrctn/ctrdata-demo-json",
     "eu/euctr-ctrdata-demo-json",
 )
+# The package's own set: every folder of it is imported.
+PACKAGE_RECORDS = Path(__file__).resolve().parent / "data" / "demo-records"
+CORPUS = Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "registry-samples"
 # Facts a sponsor would enter for the demo organisation's trials: a spread of verdicts.
 DEMO_FACTS = (
     {
@@ -98,26 +106,26 @@ DEMO_FACTS = (
 )
 
 
-def samples_folder() -> Path | None:
-    """The shared registry samples beside the repository, or REGISTRY_SAMPLES."""
+def demo_sources() -> tuple[list[Path], str]:
+    """The record folders to import and where they come from, in words: $REGISTRY_SAMPLES
+    when it is a folder, else the corpus beside the repository, else the package's own set."""
     configured = os.environ.get("REGISTRY_SAMPLES")
-    folder = (
-        Path(configured)
-        if configured
-        else (
-            Path(__file__).resolve().parent.parent.parent / "shared" / "data" / "registry-samples"
-        )
-    )
-    return folder if folder.is_dir() else None
+    for folder, where in (
+        (Path(configured) if configured else None, f"REGISTRY_SAMPLES ({configured})"),
+        (CORPUS, f"the registry samples beside the repository ({CORPUS})"),
+    ):
+        if folder is not None and folder.is_dir():
+            paths = [folder / sub for sub in DEMO_SAMPLE_FOLDERS if (folder / sub).is_dir()]
+            return (paths or [folder]), where
+    paths = sorted(p for p in PACKAGE_RECORDS.iterdir() if p.is_dir() and p.name != "LICENSES")
+    return paths, f"the demo records shipped with the portal ({PACKAGE_RECORDS})"
 
 
 def load_demo_trials() -> str:
-    """Import the sample records once and give the demo organisation a few UK trials."""
+    """Import the sample records once and give the demo organisation a few UK trials. Returns
+    one line for the console: how many trials were loaded and from where."""
     from portal.services.imports import import_paths
 
-    folder = samples_folder()
-    if folder is None:
-        return "No registry samples found (set REGISTRY_SAMPLES): demo has no imported trials."
     org = db.session.execute(
         sa.select(Organisation).where(Organisation.name == DEMO_ORG["name"])
     ).scalar_one()
@@ -125,17 +133,23 @@ def load_demo_trials() -> str:
         sa.select(sa.func.count()).select_from(Trial).where(Trial.owner_organisation_id == org.id)
     ).scalar_one()
     if owned:
-        return f"Demo trials already loaded ({owned} owned by the demo organisation)."
-    paths = [str(folder / sub) for sub in DEMO_SAMPLE_FOLDERS if (folder / sub).is_dir()]
-    _run_id, report = import_paths(paths)
-    _give_demo_trials(org.id)
+        trials = db.session.execute(sa.select(sa.func.count()).select_from(Trial)).scalar_one()
+        return (
+            f"Demo trials: already loaded ({trials} trials, {owned} owned by the demo "
+            "organisation)."
+        )
+    paths, where = demo_sources()
+    _run_id, report = import_paths([str(p) for p in paths])
+    given = _give_demo_trials(org.id)
     return (
-        f"Imported {report['records_seen']} registry records ({report['created']} trials); "
-        f"the demo organisation owns {len(DEMO_FACTS)} UK trials."
+        f"Demo trials: imported {report['records_seen']} registry records "
+        f"({report['created']} trials) from {where}; the demo organisation owns {given} UK "
+        "trials."
     )
 
 
-def _give_demo_trials(org_id: int) -> None:
+def _give_demo_trials(org_id: int) -> int:
+    """Own the first UK trials (with facts entered) and return how many."""
     from portal.services import sponsor_facts
 
     candidates = (
@@ -162,6 +176,7 @@ def _give_demo_trials(org_id: int) -> None:
         if trial.sponsor_name and trial.sponsor_name not in names:
             names.append(trial.sponsor_name)
     _set_names(org_id, names)
+    return min(len(candidates), len(DEMO_FACTS))
 
 
 @transactional

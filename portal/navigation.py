@@ -44,7 +44,7 @@ NAV_ITEMS: list[NavItem] = [
 
 def extra_navigation(user) -> list[dict[str, str]]:
     """The links ``user`` may follow, in order."""
-    if not user.is_authenticated or not user.role:
+    if not user.is_authenticated or not user.role or not user.email_confirmed:
         return []
     if not user.sees_all_organisations and (
         user.organisation is None or not user.organisation.approved

@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess  # noqa: S404  (we start our own bundled redis-server)
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from redis import Redis
@@ -41,7 +42,19 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket}"
 
-    def start(self, timeout: float = 10.0) -> str:
+    def start(
+        self,
+        timeout: float = 10.0,
+        *,
+        own_session: bool = False,
+        preexec_fn: Callable[[], None] | None = None,
+    ) -> str:
+        """Start the server (or reuse one from an earlier run that still answers).
+
+        ``own_session``: in a session of its own, so that a Ctrl-C at the terminal reaches only
+        the caller, which stops the server last, after everything that uses it. ``preexec_fn``
+        runs in the child before redis-server (the local runner asks for a signal when it dies).
+        """
         self.folder.mkdir(parents=True, exist_ok=True)
         if self.socket.exists():
             try:  # a server from an earlier run still answers: reuse it
@@ -68,6 +81,8 @@ class EmbeddedRedis:
                 "warning",
             ],
             stdout=subprocess.DEVNULL,
+            start_new_session=own_session,
+            preexec_fn=preexec_fn,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

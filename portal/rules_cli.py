@@ -153,7 +153,7 @@ def load_params(path: str | None):
 # --- output -----------------------------------------------------------------------------------
 
 
-def _text_case(as_of: date, verdicts: list[Any], where: str) -> str:
+def _text_case(as_of: date, verdicts: list[Any], where: str, findings: list[Any] = ()) -> str:
     head = f"As of {as_of.isoformat()}" + (f" ({where})" if where else "")
     lines = [head, "=" * len(head)]
     wrap = textwrap.TextWrapper(width=96, initial_indent="    ", subsequent_indent="    ")
@@ -175,6 +175,10 @@ def _text_case(as_of: date, verdicts: list[Any], where: str) -> str:
         if o.missing:
             lines.append(wrap.fill("Missing: " + ", ".join(o.missing)))
         lines.append(wrap.fill("Source: " + o.source))
+    if findings:
+        lines.append("Facts to check:")
+        for c in findings:
+            lines.append(wrap.fill(c.message))
     return "\n".join(lines) + "\n"
 
 
@@ -223,7 +227,8 @@ def evaluate_command(
     """Evaluate the duties of RECORD (a registry record file, or '-' for none) as of a date.
 
     Needs no database. Facts from --facts override those read from the record. Prints
-    {"as_of": ..., "obligations": [...]} per case; exits 2 with one line on stderr on bad input.
+    {"as_of": ..., "obligations": [...], "conflicts": [...], "warnings": [...]} per case; exits
+    2 with one line on stderr on bad input.
     """
     out = sys.stdout
     try:
@@ -249,7 +254,7 @@ def _evaluate(
     out: TextIO,
 ) -> None:
     from portal.obligations.encode import encode_case
-    from portal.rules import Facts, FactsError, evaluate
+    from portal.rules import Facts, FactsError, evaluate, facts_to_check
     from portal.timeutil import today
 
     if fmt not in ("json", "text"):
@@ -276,13 +281,16 @@ def _evaluate(
         except FactsError as exc:
             raise InputError(f"{where or record}: {exc}") from None
         verdicts = evaluate(validated, as_of, params)
+        findings = facts_to_check(validated, as_of, params)
         if fmt == "text":
-            text = _text_case(as_of, verdicts, where if many else "")
+            text = _text_case(as_of, verdicts, where if many else "", findings)
         elif many:
-            text = encode_case(as_of, verdicts, validated) + "\n"
+            text = encode_case(as_of, verdicts, validated, findings) + "\n"
         else:  # one case: the same JSON, indented for people
             text = json.dumps(
-                json.loads(encode_case(as_of, verdicts, validated)), indent=2, ensure_ascii=False
+                json.loads(encode_case(as_of, verdicts, validated, findings)),
+                indent=2,
+                ensure_ascii=False,
             )
             text += "\n"
         buffer.append(text)

@@ -7,7 +7,7 @@ want=$(node -p "require('./package.json').dependencies['govuk-frontend']")
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && [ -d node_modules/axe-core ]; then
   exit 0
 fi
-npm ci --no-audit --no-fund --loglevel=error
+npm ci --no-audit --no-fund --loglevel=error >/dev/null  # errors still reach stderr
 src=node_modules/govuk-frontend/dist/govuk
 rm -rf portal/static/govuk
 mkdir -p portal/static/govuk

@@ -21,6 +21,49 @@ from portal.redis_embedded import EmbeddedRedis
 
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "test-secret-key-not-for-production"
+# The registry records the suite runs on: MIT-licensed public records carried by the project
+# (tests/data/registry-samples/SOURCES.md says where each comes from).
+SAMPLES = ROOT / "tests" / "data" / "registry-samples"
+# Small exports written for the tests, in formats whose real samples the project cannot carry.
+SYNTHETIC = ROOT / "tests" / "data" / "synthetic"
+
+
+def corpus_root() -> Path:
+    """The larger developer corpus outside the repository, read only by ``corpus`` tests:
+    $REGISTRY_SAMPLES, else ``<repo>/../shared/data/registry-samples``."""
+    configured = os.environ.get("REGISTRY_SAMPLES")
+    return Path(configured) if configured else ROOT.parent / "shared/data/registry-samples"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """``corpus`` tests run only when ``-m`` names them (``make test-corpus``)."""
+    if "corpus" in (config.option.markexpr or ""):
+        return
+    deselected = [item for item in items if item.get_closest_marker("corpus")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if not item.get_closest_marker("corpus")]
+
+
+@pytest.fixture(scope="session")
+def samples() -> Path:
+    """The project's own registry records (always present in a clone)."""
+    assert (SAMPLES / "SOURCES.md").is_file(), f"the project's samples are missing: {SAMPLES}"
+    return SAMPLES
+
+
+@pytest.fixture(scope="session")
+def corpus() -> Path:
+    """The developer corpus (``corpus`` tests only). Asked for but missing is a failure: a
+    run that selects ``-m corpus`` means to read it."""
+    root = corpus_root()
+    if not (root / "SOURCES.md").is_file():
+        pytest.fail(
+            f"registry corpus not found at {root} (set REGISTRY_SAMPLES or put shared/ "
+            "beside the repository)",
+            pytrace=False,
+        )
+    return root
 
 
 def _postgres_url() -> str | None:

@@ -24,6 +24,7 @@ NOT_SCOPED = {
     "auth.confirm_email",
     "auth.reset_password",
     "auth.accept_invitation",
+    "auth.change_email",  # a signed link, like the three above
     "trials.ical",
     "main.assets",
     "static",

@@ -69,11 +69,13 @@ def certificate_html(certificate: Certificate) -> str:
     """The certificate as HTML (portal/templates/pdf/certificate.html), from its statement.
 
     The HTML does not link its stylesheet: :func:`certificate_pdf` applies it, parsed once."""
+    from portal.services.certificate_layout import layout
+
     statement = certificate.statement
     requested = aware(certificate.requested_at)
     return render_template(
         "pdf/certificate.html",
-        s=statement,
+        c=layout(statement),
         qr=qr_png_data_url(statement["verify_url"]),
         # The PDF's dates come from the request, not the clock: a re-render gives the same bytes.
         created=requested.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if requested else "",
@@ -166,7 +168,6 @@ def _report_pdf(data: Any, job_id: str, progress: _Progress) -> bytes:
     from portal.services import reports
 
     parts = reports.report_parts(data)
-    chart = reports.trend_chart(data)
     documents = []
     pages = 0
     for number, part in enumerate(parts, start=1):
@@ -180,7 +181,6 @@ def _report_pdf(data: Any, job_id: str, progress: _Progress) -> bytes:
                 "pdf/report.html",
                 r=data,
                 part=part,
-                chart=chart if part.kind == "chart" else None,
                 labels=reports.STATUS_LABELS,
                 first_page=pages + 1,
             )

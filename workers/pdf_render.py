@@ -14,10 +14,10 @@ is the second wall.
 The same input gives the same bytes (creation date from the document, a fixed PDF identifier), so
 a job that is run twice issues a byte-identical file with the same SHA-256.
 
-Speed (issue 7, ``bench/pdf.py``): WeasyPrint's time grows with the number of boxes and lines, so
-the certificate is laid out in plain blocks (no tables) in one font face, its QR code is a small
-PNG rather than SVG paths, and its bundled stylesheet is parsed once per process
-(:func:`stylesheet`) instead of once per render.
+Speed (issues 7 and 18, ``bench/pdf.py``): WeasyPrint's time grows with the number of boxes and
+lines, so the certificate is set in one font face, its tables have a fixed layout (no measuring of
+every cell for column widths), its QR code is a small PNG rather than SVG paths, and its bundled
+stylesheet is parsed once per process (:func:`stylesheet`) instead of once per render.
 """
 
 from __future__ import annotations

@@ -2,13 +2,14 @@
 
 from flask_wtf import FlaskForm
 from govuk_frontend_wtf.wtforms_widgets import (
+    GovCheckboxInput,
     GovPasswordInput,
     GovRadioInput,
     GovSubmitInput,
     GovTextArea,
     GovTextInput,
 )
-from wtforms import PasswordField, RadioField, StringField, SubmitField, TextAreaField
+from wtforms import BooleanField, PasswordField, RadioField, StringField, SubmitField, TextAreaField
 from wtforms.validators import Email, EqualTo, InputRequired, Length, ValidationError
 
 
@@ -147,7 +148,38 @@ class InviteForm(FlaskForm):
         ],
         validators=[InputRequired(message="Choose a role")],
     )
+    webmail_confirmed = BooleanField(
+        "Send it to this address anyway",
+        widget=GovCheckboxInput(),
+        description="Only needed for a personal webmail address (like gmail.com).",
+    )
     submit = SubmitField("Send invitation", widget=GovSubmitInput())
+
+
+def _current_password_field(label: str = "Password") -> PasswordField:
+    return PasswordField(
+        label, widget=GovPasswordInput(), validators=[InputRequired(message="Enter your password")]
+    )
+
+
+class ConfirmWithPasswordForm(FlaskForm):
+    """Confirming an address from a browser that did not sign up: the account's password."""
+
+    password = _current_password_field("The password you chose when you created the account")
+    submit = SubmitField("Confirm email address", widget=GovSubmitInput())
+
+
+class JoinWithPasswordForm(FlaskForm):
+    """Joining an organisation with an account that already exists and is confirmed."""
+
+    password = _current_password_field("Your password")
+    submit = SubmitField("Join organisation", widget=GovSubmitInput())
+
+
+class ChangeEmailForm(FlaskForm):
+    email = _email_field("New email address")
+    password = _current_password_field("Your current password")
+    submit = SubmitField("Send a confirmation link", widget=GovSubmitInput())
 
 
 class DecisionForm(FlaskForm):

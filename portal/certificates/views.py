@@ -41,6 +41,21 @@ def pdf_day(value: date | str | None) -> str:
     return certificates.day_text(value)
 
 
+@bp.app_template_global("trend_geometry")
+def trend_geometry(points: list) -> dict[str, Any]:
+    """The stacked bar chart of components/_trend.html (portal/obligations/trend.py)."""
+    from portal.obligations import trend
+
+    return trend.chart(points)
+
+
+@bp.app_template_global("trend_summary")
+def trend_summary(points: list) -> str:
+    from portal.obligations import trend
+
+    return trend.describe(points)
+
+
 @bp.app_template_global()
 def certificates_for_trial(trial: Trial) -> dict[str, Any]:
     """What the trial page's certificate section shows (certificates/_trial_section.html)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -15,7 +16,10 @@ from portal.jobs import redis_connection
 from portal.main import bp
 from portal.timeutil import utcnow
 
-WORKER_STALE_SECONDS = 120
+
+def worker_stale_after() -> int:
+    """Seconds without a heartbeat after which a worker counts as dead (two beats missed)."""
+    return 3 * current_app.config["WORKER_HEARTBEAT_SECONDS"]
 
 
 @bp.route("/")
@@ -50,19 +54,21 @@ def healthz():
         checks["redis"] = {"ok": True}
         now = utcnow()
         beats = []
+        # A worker killed outright (SIGKILL, the OOM killer) stays registered until its key
+        # expires: only a recent heartbeat counts.
         for worker in Worker.all(connection=conn):
             beat = worker.last_heartbeat
             if beat is not None:
                 if beat.tzinfo is None:
-                    from datetime import UTC
-
                     beat = beat.replace(tzinfo=UTC)
                 beats.append((now - beat).total_seconds())
-        fresh = [age for age in beats if age <= WORKER_STALE_SECONDS]
+        stale_after = worker_stale_after()
+        fresh = [age for age in beats if age <= stale_after]
         checks["worker"] = {
             "ok": bool(fresh),
             "workers": len(fresh),
             "last_heartbeat_seconds_ago": round(min(beats), 1) if beats else None,
+            "dead_after_seconds": stale_after,
         }
     except Exception as exc:
         checks["redis"] = {"ok": False, "error": type(exc).__name__}

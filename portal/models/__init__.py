@@ -1,6 +1,13 @@
 """Database models, one module per area; importing this package registers them all."""
 
-from portal.models.accounts import Invitation, Membership, Organisation, UsedToken, User
+from portal.models.accounts import (
+    Invitation,
+    Membership,
+    Organisation,
+    UsedToken,
+    User,
+    UserSession,
+)
 from portal.models.audit import AuditChainHead, AuditEvent
 from portal.models.certificates import Certificate
 from portal.models.claims import Claim
@@ -62,5 +69,6 @@ __all__ = [
     "Organisation",
     "OutboxEmail",
     "UsedToken",
+    "UserSession",
     "User",
 ]

@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import secrets
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from flask_login import UserMixin
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from portal.extensions import db
-from portal.timeutil import utcnow
+from portal.timeutil import aware, utcnow
 
 ORG_ROLES = ("sponsor", "sponsor_admin", "compliance_officer")
 SYSTEM_ROLES = ("reviewer", "admin")
+INVITATION_DAYS = 14  # an invitation link works this long
 ROLE_LABELS = {
     "sponsor": "Sponsor",
     "sponsor_admin": "Sponsor administrator",
@@ -61,6 +63,11 @@ class User(UserMixin, db.Model):
     last_login_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     # Secret in the private iCal feed URL; regenerating it revokes the old URL.
     calendar_token: Mapped[str | None] = mapped_column(sa.String(64), unique=True)
+    # Changed whenever every session must end (password reset, email change, removal from an
+    # organisation, "sign out everywhere"): links signed with the old value stop working.
+    security_stamp: Mapped[str] = mapped_column(
+        sa.String(64), default=lambda: secrets.token_hex(16), server_default=""
+    )
 
     membership: Mapped[Membership | None] = relationship(
         back_populates="user", uselist=False, lazy="joined"
@@ -126,8 +133,27 @@ class Invitation(db.Model):
     invited_by_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"))
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
     accepted_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
 
     organisation: Mapped[Organisation] = relationship(lazy="joined")
+
+    @property
+    def expires_at(self) -> datetime:
+        return aware(self.created_at) + timedelta(days=INVITATION_DAYS)
+
+
+class UserSession(db.Model):
+    """One signed-in browser. The cookie holds a random id whose SHA-256 is ``id``; signing out
+    ends the row, and the user loader refuses an ended or expired one."""
+
+    __tablename__ = "user_sessions"
+
+    id: Mapped[str] = mapped_column(sa.String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(sa.ForeignKey("users.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True))
+    ended_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
+    ended_reason: Mapped[str | None] = mapped_column(sa.String(40))
 
 
 class UsedToken(db.Model):

@@ -50,7 +50,7 @@ class ObligationInputs(db.Model):
     trial_id: Mapped[int] = mapped_column(sa.ForeignKey("trials.id"), primary_key=True)
     inputs: Mapped[dict[str, Any]] = mapped_column(sa.JSON)
     # The validated facts the verdicts were worked out from, as Facts.from_dict reads them:
-    # {"format", "facts", "sources", "problems"} (portal.services.obligations.facts_document).
+    # {"format", "facts", "sources", "problems", "checks"} (services.obligations.facts_document).
     # Facts change only where the trial is recomputed from its records in the same transaction
     # (imports; sponsor_facts.set_facts for every fact recorded on a page), so the daily
     # recompute can evaluate every trial from this row alone. None for rows stored before 0006.

@@ -239,16 +239,26 @@ class VerdictEncoder:
         )
 
 
-def encode_case(as_of: date, obligations: Iterable[Obligation], facts: Any = None) -> str:
-    """The CLI's JSON for one case: ``{"as_of": ..., "obligations": [...]}`` on one line."""
+def encode_case(
+    as_of: date, obligations: Iterable[Obligation], facts: Any = None, findings: Any = None
+) -> str:
+    """The CLI's JSON for one case: ``{"as_of": ..., "obligations": [...]}`` on one line, plus
+    ``"conflicts"`` and ``"warnings"`` (RULES.md "Facts that contradict each other": each with
+    check, kind, message, facts [{fact, label, value, source}] and duties) when ``findings`` (a
+    list of ``portal.rules.Conflict``) is given."""
     enc = VerdictEncoder(facts=facts)
-    return (
+    text = (
         '{"as_of":"'
         + as_of.isoformat()
         + '","obligations":['
         + ",".join(enc.encode(o) for o in obligations)
-        + "]}"
+        + "]"
     )
+    if findings is not None:
+        conflicts = [c.to_json() for c in findings if c.kind == "conflict"]
+        warnings = [c.to_json() for c in findings if c.kind != "conflict"]
+        text += ',"conflicts":' + dumps(conflicts) + ',"warnings":' + dumps(warnings)
+    return text + "}"
 
 
 def _self_check() -> bool:

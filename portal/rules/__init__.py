@@ -5,13 +5,17 @@
 `as_of` is always passed in; the same facts, date and parameters always give the same verdicts.
 """
 
-from .engine import RULESETS, applicable_rulesets, evaluate
+from .conflicts import CONFLICT, WARNING, Conflict
+from .engine import RULESETS, applicable_rulesets, evaluate, facts_to_check
 from .facts import Facts, FactsError
 from .model import STATUSES, Obligation
 from .params import DEFAULT_PARAMS, Params, ParamsError
 
 __all__ = [
+    "CONFLICT",
     "DEFAULT_PARAMS",
+    "WARNING",
+    "Conflict",
     "RULESETS",
     "STATUSES",
     "Facts",
@@ -21,4 +25,5 @@ __all__ = [
     "ParamsError",
     "applicable_rulesets",
     "evaluate",
+    "facts_to_check",
 ]

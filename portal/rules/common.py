@@ -8,6 +8,7 @@ from typing import Any
 from .dates import add_months, format_date
 from .duties import DUTIES, RULESET_DUTIES
 from .facts import Facts
+from .labels import plain_missing
 from .model import (
     DATA_NEEDED,
     DEFERRED,
@@ -110,7 +111,7 @@ def data_needed(
     duty: str, f: Facts, p: Params, missing: list[str], why: str, trigger: date | None = None
 ) -> Obligation:
     """A `data_needed` verdict naming the missing facts."""
-    text = f"Cannot work out this duty yet: {why} Add: {', '.join(missing)}."
+    text = f"Cannot work out this duty yet: {why} Add: {plain_missing(missing)}."
     return emit(duty, f, p, DATA_NEEDED, None, trigger, 0, None, text, [], False, missing)
 
 

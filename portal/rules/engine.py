@@ -10,15 +10,22 @@ from __future__ import annotations
 from datetime import date
 
 from .common import data_needed, not_applicable_all
+from .conflicts import Conflict, check_facts, find_conflicts
 from .duties import RULESET_DUTIES
 from .eu import eu_duties
 from .facts import Facts
-from .model import Obligation
+from .model import DATA_NEEDED, NOT_APPLICABLE, WAIVED, Obligation
 from .params import DEFAULT_PARAMS, Params
 from .uk import uk_duties
 from .us import fdaaa_applicability, us_duties
 
-__all__ = ["RULESETS", "applicable_rulesets", "evaluate"]
+__all__ = [
+    "RULESETS",
+    "applicable_rulesets",
+    "apply_conflicts",
+    "evaluate",
+    "facts_to_check",
+]
 
 RULESETS = ("uk-2026", "eu-ctr", "us-fdaaa")
 _OBSERVATIONAL = "an observational study is not a clinical trial of a medicinal product"
@@ -49,8 +56,12 @@ def _eu(f: Facts) -> tuple[bool, str]:
     eu = f.eu_countries  # type: ignore[attr-defined]
     if eu:
         return True, f"The trial has sites in the EU/EEA: {', '.join(eu)}."
-    if any(r.registry == "CTIS" for r in f.registrations or ()):
+    if f.eu_ct_number or any(r.registry == "CTIS" for r in f.registrations or ()):
         return True, "The trial is registered in CTIS."
+    if f.eudract_number or any(r.registry == "EUCTR" for r in f.registrations or ()):
+        return True, "The trial has a EudraCT number (EU Clinical Trials Register)."
+    if f.eu_transition_on is not None:
+        return True, "The trial was transitioned to the EU Clinical Trials Regulation."
     return (
         False,
         "The EU Clinical Trials Regulation does not apply: no site in an EU/EEA member "
@@ -97,4 +108,57 @@ def evaluate(facts: Facts, as_of: date, params: Params = DEFAULT_PARAMS) -> list
         out += [data_needed(d, facts, params, missing, why) for d in RULESET_DUTIES["us-fdaaa"]]
     else:
         out += not_applicable_all("us-fdaaa", facts, params, reason)
+    if _may_conflict(facts):
+        found = [c for c in find_conflicts(facts, params) if c.duties]
+        if found:
+            out = apply_conflicts(out, found)
+    return out
+
+
+def facts_to_check(facts: Facts, as_of: date, params: Params = DEFAULT_PARAMS) -> list[Conflict]:
+    """Every finding of RULES.md "Facts that contradict each other" for the trial (conflicts,
+    which make duties data_needed, and warnings), plus the Directive transition warning when
+    the EU rule set applies. What pages, certificates and the CLI list as "facts to check"."""
+    return check_facts(facts, as_of, params, eu_applies=_eu(facts)[0])
+
+
+def _may_conflict(f: Facts) -> bool:
+    """False when no check of RULES.md "Facts that contradict each other" can make a duty
+    data_needed (no end of trial, or no application date to compare): the usual case."""
+    return f.end_of_trial_on is not None or (
+        f.approved_on is not None and f.application_submitted_on is not None
+    )
+
+
+def apply_conflicts(verdicts: list[Obligation], conflicts: list[Conflict]) -> list[Obligation]:
+    """RULES.md "Facts that contradict each other": each duty a conflict affects becomes
+    data_needed ("facts conflict: ..."), naming the facts to correct; a duty that does not apply
+    or is waived keeps its verdict. Never a confident verdict from impossible facts."""
+    by_duty: dict[str, list[Conflict]] = {}
+    for c in conflicts:
+        for duty in c.duties:
+            by_duty.setdefault(duty, []).append(c)
+    out = []
+    for o in verdicts:
+        hits = by_duty.get(o.id)
+        if not hits or o.status in (NOT_APPLICABLE, WAIVED):
+            out.append(o)
+            continue
+        keys: list[str] = []
+        for c in hits:
+            for key, _, _ in c.facts:
+                if key not in keys:
+                    keys.append(key)
+        text = (
+            "Cannot work out this duty yet: "
+            + " ".join(c.message for c in hits)
+            + " Correct the facts (the sponsor's value is used, the registry's is kept beside it)."
+        )
+        out.append(
+            o._replace(
+                status=DATA_NEEDED, due=None, trigger=None, days_overdue=0, days_remaining=None,
+                explanation=text, assumptions=[], estimated=False, missing=keys,
+                deferred_until=None, met_on=None,
+            )
+        )  # fmt: skip
     return out

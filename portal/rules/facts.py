@@ -17,8 +17,10 @@ from .dates import _PARSED, parse_date
 from .duties import DUTIES, READERS
 from .records import (
     DEFERRABLE_DUTIES,
+    EU_CT_FORM,
     EU_END_EVENTS,
     EU_START_EVENTS,
+    EUDRACT_FORM,
     PHASES,
     STUDY_TYPES,
     WAIVABLE_DUTIES,
@@ -88,6 +90,13 @@ class Facts:
     good_cause_extension_until: date | None = None
     results_submitted_on: date | None = None
     eu_events: tuple[EuEvent, ...] | None = None
+    # RULES.md "Which EU law applies": the trial's EU numbers and its transition to the CTR.
+    eudract_number: str | None = None
+    eu_ct_number: str | None = None
+    eu_transition_on: date | None = None
+    # RULES.md "Facts that contradict each other" (END-DATES-DISAGREE): the registry's end of
+    # trial, kept when the sponsor gave their own end_of_trial_on.
+    registry_end_of_trial_on: date | None = None
     # Names of the top-level date facts that were given month-only (read as the month's last day).
     estimated: frozenset[str] = frozenset()
     # Fact key -> provenance, e.g. "ClinicalTrials.gov NCT01234567, imported 2026-11-20";
@@ -389,6 +398,20 @@ def _eu_events(key: str, value: Any) -> tuple[EuEvent, ...]:
     return tuple(out)
 
 
+def _eudract(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if not EUDRACT_FORM.fullmatch(text):
+        raise FactsError(f"{key}: {_show(value)} is not a EudraCT number (like 2017-001234-56)")
+    return text
+
+
+def _eu_ct(key: str, value: Any) -> str:
+    text = _text(key, value)
+    if not EU_CT_FORM.fullmatch(text):
+        raise FactsError(f"{key}: {_show(value)} is not an EU CT number (like 2023-501234-12-00)")
+    return text
+
+
 _CHECKS: dict[str, Any] = {
     "study_type": _choice(STUDY_TYPES),
     "application_submitted_on": _date,
@@ -417,6 +440,10 @@ _CHECKS: dict[str, Any] = {
     "good_cause_extension_until": _date,
     "results_submitted_on": _date,
     "eu_events": _eu_events,
+    "eudract_number": _eudract,
+    "eu_ct_number": _eu_ct,
+    "eu_transition_on": _date,
+    "registry_end_of_trial_on": _date,
 }
 FACT_KEYS: tuple[str, ...] = tuple(_CHECKS)
 assert FACT_KEYS == tuple(f.name for f in fields(Facts))[: len(FACT_KEYS)]

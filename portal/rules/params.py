@@ -21,7 +21,7 @@ class ParamsError(ValueError):
 class Params:
     """Parameters for `evaluate`. Frozen; build variants with `dataclasses.replace` or from_dict."""
 
-    version: str = "2026.1"
+    version: str = "2026.2"
     # [param] RULES.md status words: "due_soon (due within 30 days [param])".
     due_soon_days: int = 30
     # [param] uk-2026 deferrals: HRA non-CTIMP policy assumed for CTIMPs.
@@ -32,9 +32,17 @@ class Params:
     # [param] uk-2026 transitional: old rules trial ending on/after 28 Apr 2026, "UK-PART is assumed
     # to apply [param]".
     old_rules_part_applies: bool = True
+    # [param] eu-ctr "Which EU law applies": the EU window, when EudraCT results posting became
+    # possible; a trial that ended in all member states before it has no EU duty.
+    eu_window_start: date = date(2014, 7, 21)
+    # [param] "Facts that contradict each other", END-DATES-DISAGREE: how far a registry's end of
+    # trial may differ from the sponsor's before a warning.
+    end_date_tolerance_days: int = 90
 
     # Statutory values (not [param] in RULES.md), named so that no magic numbers hide in the rules.
     uk_in_force: date = date(2026, 4, 28)
+    # S.I. 2004/1031 (the end-of-trial notice UK-END comes from) came into force on 1 May 2004.
+    uk_2004_in_force: date = date(2004, 5, 1)
     uk_reg_days: int = 90
     uk_res_months: int = 12
     uk_part_months: int = 12
@@ -44,6 +52,10 @@ class Params:
     eu_notify_days: int = 15
     eu_res_months: int = 12
     eu_res_paediatric_months: int = 6
+    # Directive 2001/20/EC (RULES.md "Which EU law applies"): end-of-trial declaration within 90
+    # days (15 if terminated early).
+    eu_directive_end_days: int = 90
+    eu_directive_end_early_days: int = 15
     us_final_rule_effective: date = date(2017, 1, 18)
     us_reg_days: int = 21
     us_res_months: int = 12
@@ -127,6 +139,15 @@ def _assumption_texts(p: Params) -> dict[str, str]:
             f"old_rules_part_applies={p.old_rules_part_applies}: UK-PART is assumed to "
             f"{'apply' if p.old_rules_part_applies else 'not apply'} to old rules trials ending "
             f"on or after {p.uk_in_force.isoformat()}"
+        ),
+        "eu_window_start": (
+            f"eu_window_start={p.eu_window_start.isoformat()}: a trial that ended in all member "
+            f"states before {p.eu_window_start.isoformat()} (when EudraCT results posting became "
+            "possible) has no EU duty"
+        ),
+        "end_date_tolerance_days": (
+            f"end_date_tolerance_days={p.end_date_tolerance_days}: a registry's end of trial more "
+            f"than {p.end_date_tolerance_days} days from the sponsor's is flagged"
         ),
     }
 

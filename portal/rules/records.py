@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import date
 
 __all__ = [
     "DEFERRABLE_DUTIES",
+    "EUDRACT_FORM",
+    "EU_CT_FORM",
     "EU_END_EVENTS",
     "EU_START_EVENTS",
     "PHASES",
@@ -25,6 +28,10 @@ PHASES = ("1", "1/2", "2", "2/3", "3", "4", "n/a")
 # the same three duties (the offences are failing to register or to publish results).
 DEFERRABLE_DUTIES = ("UK-REG", "UK-RES", "UK-PART")
 WAIVABLE_DUTIES = DEFERRABLE_DUTIES
+# RULES.md "Which EU law applies": an EU CT number (CTIS) is YYYY-5NNNNN-NN-NN, a EudraCT number
+# YYYY-NNNNNN-NN.
+EU_CT_FORM = re.compile(r"\d{4}-5\d{5}-\d{2}-\d{2}")
+EUDRACT_FORM = re.compile(r"\d{4}-\d{6}-\d{2}")
 # eu_events names (RULES.md eu-ctr, Regulation 536/2014 Art. 36-38). EU-START: start of the trial,
 # first visit of the first participant, end of recruitment. EU-END: end in one member state, in
 # all member states, worldwide (incl. third countries), and early termination.

@@ -265,13 +265,23 @@ def uk_res(f: Facts, as_of: date, p: Params, old: bool | None, old_note: str) ->
     else:
         missing = []
         latest = None
+        interim = []
         for r in regs:
             posted = r.results_posted_on
+            if posted is not None and posted < end:
+                # RULES.md RESULTS-BEFORE-END: interim results do not meet a duty.
+                interim.append(f"{r.registry} ({format_date(posted)})")
+                posted = None
             if posted is None or posted > as_of:  # not posted (yet, as of as_of)
                 if r.registry not in missing:
                     missing.append(r.registry)
             elif latest is None or posted > latest[0]:
                 latest = (posted, r)
+        if interim:
+            head += (
+                f"Results dated before the end of trial are interim results and do not count: "
+                f"{', '.join(interim)}. "
+            )
         if missing:
             head += f"Results are still missing on: {', '.join(missing)}. "
         elif latest is not None:
@@ -315,6 +325,12 @@ def uk_part(f: Facts, as_of: date, p: Params, old: bool | None, old_note: str) -
         f"{p.uk_part_months} months after the end of trial ({format_date(end)}). "
     )
     met_on = done(f.participant_summary_offered_on, as_of)
+    if met_on is not None and met_on < end:
+        head += (
+            f"An offer dated {format_date(met_on)}, before the end of trial, cannot be the offer "
+            "of the whole-trial results: check the date. "
+        )
+        met_on = None
     if met_on is not None:
         estimated = estimated or "participant_summary_offered_on" in f.estimated
         head += "The sponsor recorded the offer. "
@@ -332,6 +348,13 @@ def uk_end(f: Facts, as_of: date, p: Params) -> Obligation:
     if end is None:
         why = "the notification is due 90 days after the end of trial (15 if it ended early)."
         return data_needed(duty, f, p, ["end_of_trial_on"], why)
+    if end < p.uk_2004_in_force:  # no duty is due before the law it comes from applied
+        return not_applicable(
+            duty, f, p,
+            f"The trial ended on {format_date(end)}, before the UK Clinical Trials Regulations "
+            "(S.I. 2004/1031) came into force on 1 May 2004: no end of trial notification "
+            "duty applies.",
+        )  # fmt: skip
     assumptions: list[str] = []
     if f.early_termination:
         n, how = p.uk_end_early_days, "the trial was terminated early"
@@ -345,6 +368,12 @@ def uk_end(f: Facts, as_of: date, p: Params) -> Obligation:
         f"{n} days after the end of trial ({format_date(end)}), because {how}. "
     )
     met_on = done(f.end_of_trial_notified_on, as_of)
+    if met_on is not None and met_on < end:
+        head += (
+            f"A notification dated {format_date(met_on)}, before the end of trial, is not "
+            "counted: check the date. "
+        )
+        met_on = None
     estimated = "end_of_trial_on" in f.estimated or (
         met_on is not None and "end_of_trial_notified_on" in f.estimated
     )

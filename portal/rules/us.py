@@ -196,6 +196,12 @@ def us_res(f: Facts, as_of: date, p: Params) -> Obligation:
                 "used as the latest possible submission date"
             )
             head += "Results are posted on ClinicalTrials.gov. "
+    if met_on is not None and met_on < base:  # RESULTS-BEFORE-END: interim results do not count
+        head += (
+            f"Results dated {format_date(met_on)}, before the {what}, are interim results and do "
+            "not meet this duty. "
+        )
+        met_on = None
     return settle(duty, f, as_of, p, head, due, base, met_on, assumptions, estimated, [], deferred)
 
 

@@ -35,13 +35,16 @@ from portal.models import (
     User,
 )
 from portal.obligations.stored import trial_verdicts
-from portal.services import ServiceError, pdf_jobs, transactional
+from portal.services import ServiceError, fact_checks, pdf_jobs, transactional
 from portal.services.audit import record
+from portal.services.certificate_layout import describe, fact_label, plain
 from portal.services.files import store_bytes
 from portal.timeutil import today, utcnow
-from portal.trials.facts import describe_value
 
-STATEMENT_VERSION = 1
+# Version 2 (issue 18): each fact of a duty's evidence keeps its key (the certificate names facts
+# by label, from portal.certificates.layout), outstanding reasons name facts by label, and
+# ``findings`` lists facts to check (printed only when it has items).
+STATEMENT_VERSION = 2
 OUTSTANDING = ("overdue", "data_needed")
 STILL_OPEN = ("upcoming", "due_soon")
 PENDING = ("queued", "rendering")
@@ -59,6 +62,19 @@ STATUS_LABELS = {
 }
 SERIAL_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32: no I, L, O, U
 MAX_REVOKE_REASON = 1000
+
+
+def is_compliant(statuses: Any, findings: Any = ()) -> bool:
+    """A certificate says compliant only when no duty is overdue or data_needed and no facts
+    conflict (RULES.md "Facts that contradict each other": never "compliant" while facts
+    conflict). ``findings``: ``portal.rules.Conflict``s or their JSON."""
+    if any(status in OUTSTANDING for status in statuses):
+        return False
+    return not any(_kind(c) == "conflict" for c in findings)
+
+
+def _kind(finding: Any) -> str:
+    return finding.get("kind", "") if isinstance(finding, dict) else finding.kind
 
 
 def new_serial() -> str:
@@ -169,8 +185,9 @@ def _evidence(inputs: dict[str, Any]) -> list[dict[str, Any]]:
             value, source = fact, None
         items.append(
             {
-                "fact": name.replace("_", " ").capitalize(),
-                "value": "not known" if value in (None, "") else describe_value(value),
+                "key": name,
+                "fact": fact_label(name),
+                "value": "Not known" if value in (None, "") else describe(name, value),
                 "source": str(source) if source else "",
             }
         )
@@ -202,7 +219,7 @@ def _obligation_entry(ob: Obligation, as_of: date) -> dict[str, Any]:
         "days_overdue": _days_overdue(ob, status, as_of),
         "met_on": verdict.get("met_on"),
         "deferred_until": verdict.get("deferred_until"),
-        "missing": [m.replace("_", " ") for m in verdict.get("missing") or []],
+        "missing": [plain(m) for m in verdict.get("missing") or []],
         "explanation": verdict.get("explanation") or "",
         "evidence": _evidence(ob.inputs),
         "assumptions": [str(a) for a in verdict.get("assumptions") or []],
@@ -282,6 +299,18 @@ def build_statement(
                 "(enter the trial's facts)",
             }
         )
+    # RULES.md "Facts that contradict each other": listed on certificates; never "compliant"
+    # while facts conflict.
+    findings = fact_checks.for_trial(trial.id, as_of) if items else []
+    if not is_compliant([e["status"] for e in items], findings) and not outstanding:
+        outstanding.append(
+            {
+                "duty": "—",
+                "title": "The trial's facts",
+                "status": "data_needed",
+                "reason": "facts to check: some facts contradict each other",
+            }
+        )
     compliant = not outstanding
     verdict_text = (
         f"compliant as of {day_text(as_of)}"
@@ -321,7 +350,10 @@ def build_statement(
             ],
         },
         "obligations": items,
+        # Findings about the trial's facts that someone should check: [{"label", "text"}]. The
+        # certificate prints a "Facts to check" section only when there are any.
         "verdict": {"compliant": compliant, "text": verdict_text, "outstanding": outstanding},
+        "facts_to_check": fact_checks.shown(findings),
         "rulesets": [{"ruleset": r, "version": v} for r, v in rulesets],
         "parameters": _parameters(versions) if items else [],
         "requested_by": {

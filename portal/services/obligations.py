@@ -68,7 +68,7 @@ from portal.models import (
 )
 from portal.obligations import stored as na_store
 from portal.obligations.encode import STORED_OMITS, VerdictEncoder, dumps
-from portal.rules import Facts, FactsError, Params, evaluate
+from portal.rules import Facts, FactsError, Params, evaluate, facts_to_check
 from portal.rules.evidence import withhold_all
 from portal.rules.facts import FACT_KEYS
 from portal.rules.model import NOT_APPLICABLE
@@ -320,20 +320,29 @@ def latest_recompute_job() -> BackgroundJob | None:
 # facts are rebuilt from its records instead). It changes by itself with the rules' vocabulary of
 # facts (FACT_KEYS); raise FACTS_BUILD whenever portal.trials.facts.build_facts changes how it
 # reads records or sponsor entries.
-FACTS_BUILD = 2  # 2: the document holds the duties whose evidence is withheld
+# 2: the registry's end of trial kept beside the sponsor's (registry_end_of_trial_on), and the
+# document lists the facts to check ("checks"). 3: the document holds the duties whose evidence
+# a reviewer has not accepted ("withheld", portal.services.evidence).
+FACTS_BUILD = 3
 FACTS_FORMAT = f"{FACTS_BUILD}:{zlib.crc32(' '.join(FACT_KEYS).encode()):08x}"
 
 
 def facts_document(
-    facts: Facts, problems: Sequence[str], withheld: Mapping[str, str] | None = None
+    facts: Facts,
+    problems: Sequence[str],
+    checks: Sequence[Any] = (),
+    withheld: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
-    """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts), with the
-    duties whose evidence a reviewer has not accepted (``portal.services.evidence``)."""
+    """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts), with
+    the facts to check found in them (RULES.md "Facts that contradict each other": ``checks``,
+    each {"check", "kind"}; the dashboard's "facts to check" filter reads them) and the duties
+    whose evidence a reviewer has not accepted (``withheld``, portal.services.evidence)."""
     doc = {
         "format": FACTS_FORMAT,
         "facts": facts.to_dict(),
         "sources": dict(facts.sources),
         "problems": list(problems),
+        "checks": [{"check": c.check, "kind": c.kind} for c in checks],
     }
     if withheld:
         doc["withheld"] = dict(withheld)
@@ -557,11 +566,12 @@ def _work(
     withheld: Mapping[str, str] | None = None,
 ) -> Worked:
     verdicts = evaluator.encode(facts, problems, withheld)
+    checks = facts_to_check(facts, evaluator.as_of, evaluator.params)
     return Worked(
         evaluator.as_of,
         evaluator.version,
         dumps(facts.inputs),
-        dumps(facts_document(facts, problems, withheld)),
+        dumps(facts_document(facts, problems, checks, withheld)),
         verdicts_digest(text for _, text in verdicts),
         _as_rows(verdicts),
         evaluator.problems,

@@ -74,6 +74,14 @@ PARAMETERS: dict[str, Meaning] = {
         "Transitional arrangements: old rules trial ending on or after 28 April 2026: UK-PART is "
         "assumed to apply [param].",
     ),
+    "end_date_tolerance_days": Meaning(
+        "End of trial dates that disagree",
+        "days",
+        "A registry's end of trial further than this many days from the sponsor's is listed as "
+        "a fact to check (the sponsor's date is used).",
+        "Facts that contradict each other: END-DATES-DISAGREE, a registry's end of trial and the "
+        "sponsor's differ by more than [param: end_date_tolerance_days=90].",
+    ),
 }
 EDITABLE = tuple(PARAMETERS)
 

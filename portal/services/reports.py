@@ -2,7 +2,8 @@
 
 A compliance officer asks for their organisation's report, a reviewer or administrator for any
 organisation's. The request only records a job; ``workers.pdf.render_report`` reads the portfolio
-with a handful of queries (``gather``), draws the trend chart as inline SVG (``trend_chart``: no
+with a handful of queries (``gather``), with the trend of the last 24 months worked out from the
+verdicts (portal/obligations/trend.py, drawn by components/_trend.html as inline SVG: no
 JavaScript, no plotting library), renders the PDF and stores both files (``finish``).
 """
 
@@ -12,7 +13,7 @@ import csv
 import io
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -23,13 +24,13 @@ from portal.models import (
     BackgroundJob,
     Obligation,
     ObligationInputs,
-    ObligationStatusChange,
     Organisation,
     RegistryEntry,
     Trial,
     User,
 )
 from portal.obligations import stored
+from portal.obligations.trend import MonthPoint, as_counters, monthly_trend
 from portal.rules.duties import DUTIES
 from portal.rules.model import NOT_APPLICABLE
 from portal.services import ServiceError, pdf_jobs, transactional
@@ -224,7 +225,8 @@ class ReportData:
     by_ruleset: dict[str, Counter]
     totals: Counter
     overdue: list[tuple[ObligationRow, TrialRow]]
-    trend: list[tuple[date, Counter]]
+    trend: list[tuple[date, Counter]]  # the month points as (day, counts by status)
+    months: list[MonthPoint] = field(default_factory=list)  # portal/obligations/trend.py
 
     @property
     def rulesets(self) -> list[str]:
@@ -358,6 +360,7 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
             t.id,
         ),
     )
+    months = monthly_trend(organisation_id, as_of)  # from the verdicts: a trend from day one
     return ReportData(
         organisation_id=organisation_id,
         organisation=org.name if org else "",
@@ -367,158 +370,9 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
         by_ruleset=dict(by_ruleset),
         totals=totals,
         overdue=overdue,
-        trend=_trend(organisation_id, as_of),
+        trend=as_counters(months),
+        months=months,
     )
-
-
-def _sample_dates(first: date, last: date) -> list[date]:
-    """Weekly points over half a year or less, else the first of each month (at most 36)."""
-    if (last - first).days <= 183:
-        points, day = [], last
-        while day >= first:
-            points.append(day)
-            day -= timedelta(days=7)
-        points.reverse()
-        if points[0] != first:
-            points.insert(0, first)
-        return points
-    months = []
-    year, month = last.year, last.month
-    for _ in range(36):
-        start = date(year, month, 1)
-        if start < first:
-            break
-        months.append(start)
-        year, month = (year, month - 1) if month > 1 else (year - 1, 12)
-    months.reverse()
-    return [*months, last] if not months or months[-1] != last else months
-
-
-def _trend(organisation_id: int, as_of: date) -> list[tuple[date, Counter]]:
-    """Obligations by status at dates through time, replayed from the status history."""
-    changes = db.session.execute(
-        sa.select(
-            ObligationStatusChange.trial_id,
-            ObligationStatusChange.duty,
-            ObligationStatusChange.new_status,
-            ObligationStatusChange.changed_on,
-        )
-        .join(Trial, Trial.id == ObligationStatusChange.trial_id)
-        .where(
-            Trial.owner_organisation_id == organisation_id,
-            ObligationStatusChange.changed_on <= as_of,
-        )
-        .order_by(ObligationStatusChange.changed_on, ObligationStatusChange.id)
-    ).all()
-    if not changes:
-        return []
-    points = _sample_dates(changes[0].changed_on, as_of)
-    current: dict[tuple[int, str], str] = {}
-    counts: Counter = Counter()
-    out = []
-    i = 0
-    for point in points:
-        while i < len(changes) and changes[i].changed_on <= point:
-            change = changes[i]
-            key = (change.trial_id, change.duty)
-            old = current.get(key)
-            if old is not None:
-                counts[old] -= 1
-            current[key] = change.new_status
-            counts[change.new_status] += 1
-            i += 1
-        out.append((point, +counts))
-    return out
-
-
-SERIES = (
-    # status(es), label, dash pattern, marker: distinguishable in black and white
-    (("overdue",), "Overdue", "", "square"),
-    (("data_needed",), "Data needed", "6 3", "triangle"),
-    (("due_soon", "upcoming"), "Due soon or upcoming", "2 3", "circle"),
-    (("met", "met_late"), "Met", "10 3 2 3", "diamond"),
-    (("deferred", "waived"), "Deferred or waived", "1 6", "cross"),
-)
-
-
-def trend_chart(data: ReportData) -> dict[str, Any] | None:
-    """Geometry of the trend chart (an inline SVG drawn by the template), or None."""
-    if len(data.trend) < 2:
-        return None
-    width, height = 760.0, 280.0
-    left, right, top, bottom = 48.0, 170.0, 12.0, 36.0
-    plot_w, plot_h = width - left - right, height - top - bottom
-    values = [
-        [sum(c.get(s, 0) for s in statuses) for _, c in data.trend] for statuses, *_ in SERIES
-    ]
-    peak = max(1, max(max(v) for v in values))
-    step = _nice_step(peak)
-    top_value = step * -(-peak // step)
-    n = len(data.trend)
-
-    def x(i: int) -> float:
-        return round(left + plot_w * i / (n - 1), 1)
-
-    def y(v: int) -> float:
-        return round(top + plot_h * (1 - v / top_value), 1)
-
-    series = []
-    for (_statuses, label, dash, marker), vals in zip(SERIES, values, strict=True):
-        if not any(vals):
-            continue
-        points = [(x(i), y(v)) for i, v in enumerate(vals)]
-        series.append(
-            {
-                "label": label,
-                "dash": dash,
-                "marker": marker,
-                "points": " ".join(f"{px},{py}" for px, py in points),
-                "markers": points if n <= 40 else points[:: max(1, n // 20)],
-                "end": [points[-1][0] + 8, points[-1][1] + 3],
-                "last": vals[-1],
-            }
-        )
-    # End labels top to bottom, at least 11 units apart so that they never overlap.
-    previous = -1e9
-    for item in sorted(series, key=lambda s: s["end"][1]):
-        item["end"][1] = max(item["end"][1], previous + 11)
-        previous = item["end"][1]
-    ticks = [(y(v), v) for v in range(0, top_value + 1, step)]
-    every = max(1, -(-n // 8))
-    weekly = (data.trend[-1][0] - data.trend[0][0]).days <= 183
-    x_labels = [
-        (x(i), f"{d.day} {d:%b %Y}" if weekly else f"{d:%b %Y}")
-        for i, (d, _) in enumerate(data.trend)
-        if i % every == 0 or i == n - 1
-    ]
-    if len(x_labels) >= 2 and x_labels[-1][0] - x_labels[-2][0] < 60:
-        x_labels.pop(-2)
-    return {
-        "width": width,
-        "height": height,
-        "left": left,
-        "top": top,
-        "plot_w": plot_w,
-        "plot_h": plot_h,
-        "bottom_y": top + plot_h,
-        "series": series,
-        "ticks": ticks,
-        "x_labels": x_labels,
-        "first": data.trend[0][0],
-        "last": data.trend[-1][0],
-        "table": [
-            (d, [sum(c.get(s, 0) for s in statuses) for statuses, *_ in SERIES])
-            for d, c in data.trend[-12:]
-        ],
-        "columns": [label for _, label, _, _ in SERIES],
-    }
-
-
-def _nice_step(peak: int) -> int:
-    for step in (1, 2, 5, 10, 20, 25, 50, 100, 200, 250, 500, 1000, 2000, 2500, 5000, 10000):
-        if peak / step <= 6:
-            return step
-    return 10 ** len(str(peak // 6))
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import Obligation, SponsorFact, Trial, User
+from portal.rules import Facts, FactsError
+from portal.rules.labels import FACT_LABELS
 from portal.services import ServiceError, transactional
 from portal.services.audit import record
 from portal.timeutil import today
@@ -20,6 +22,13 @@ DATE_KEYS = (
     "end_of_trial_on",
     "end_of_trial_notified_on",
     "participant_summary_offered_on",
+    "start_on",
+    "primary_completion_on",
+    "completion_on",
+    "eu_transition_on",
+    "delay_certification_on",
+    "good_cause_extension_until",
+    "results_submitted_on",
 )
 PAST_ONLY = {
     "application_submitted_on": "The application date",
@@ -27,8 +36,12 @@ PAST_ONLY = {
     "first_participant_on": "The first UK participant date",
     "end_of_trial_notified_on": "The end-of-trial notification date",
     "participant_summary_offered_on": "The date participants were offered the results",
+    "eu_transition_on": "The date of transition to the EU Clinical Trials Regulation",
+    "delay_certification_on": "The delay certification date",
+    "results_submitted_on": "The date results were first submitted",
 }
 LABELS = {
+    **FACT_LABELS,
     "application_submitted_on": "Application submitted",
     "approved_on": "UK approval date",
     "iras_id": "IRAS id",
@@ -117,6 +130,63 @@ def validate(
     known = (previous or {}).get("deferrals") or []
     for deferral in values.get("deferrals") or []:
         _validate_deferral(deferral, trial_id, deferral not in known)
+    _validate_rules_facts(values)
+    for i, event in enumerate(values.get("eu_events") or []):
+        _validate_eu_event(event, i, as_of)
+
+
+# Messages for values the rules refuse, next to the field (users never see the fact keys).
+_FORMAT_MESSAGES = {
+    "eudract_number": "A EudraCT number looks like 2017-001234-56.",
+    "eu_ct_number": "An EU CT number looks like 2023-501234-12-00.",
+}
+
+
+def _validate_rules_facts(values: dict[str, Any]) -> None:
+    """Every value the rules read must be one Facts.from_dict accepts: refused with a message
+    next to its field, never stored (so the rules never drop it later)."""
+    for key, value in values.items():
+        if key in ("iras_id", "results_posted", "deferrals", "waivers") or value is None:
+            continue
+        try:
+            Facts.from_dict({key: value})
+        except FactsError as exc:
+            if key == "eu_events":
+                continue  # checked item by item, with its own messages
+            text = _FORMAT_MESSAGES.get(key)
+            if text is None:
+                detail = str(exc).split(": ", 1)[-1]
+                text = f"{LABELS.get(key, 'This value')}: {detail}."
+            raise ServiceError(text, field=key) from None
+
+
+def _validate_eu_event(event: dict[str, Any], index: int, as_of: date) -> None:
+    """One EU notification: a known event, a date, and a notification not before the event."""
+    from portal.rules.facts import EU_END_EVENTS, EU_START_EVENTS
+    from portal.rules.reference import EU_EEA_COUNTRIES, country_key
+
+    if event.get("event") not in EU_START_EVENTS + EU_END_EVENTS:
+        raise ServiceError("Choose the event.", field="event")
+    on = _as_date(event.get("on"))
+    if on is None:
+        raise ServiceError("Enter the date of the event.", field="on")
+    if on.year < 1990 or on > as_of + timedelta(days=365 * FAR_FUTURE_YEARS):
+        raise ServiceError("The date of the event is not plausible: check the year.", field="on")
+    notified = _as_date(event.get("notified_on"))
+    if notified is not None and notified < on:
+        raise ServiceError(
+            "The notification date must be the same as or after the event.", field="notified_on"
+        )
+    if notified is not None and notified > as_of:
+        raise ServiceError(
+            "The notification date must be today or in the past.", field="notified_on"
+        )
+    state = (event.get("member_state") or "").strip()
+    if state and country_key(state) not in EU_EEA_COUNTRIES:
+        raise ServiceError(
+            f"{state} is not an EU or EEA member state: enter one, like Germany.",
+            field="member_state",
+        )
 
 
 def _validate_deferral(deferral: dict[str, Any], trial_id: int, new: bool = True) -> None:

@@ -110,9 +110,9 @@ def add_jargon_term(user: User, term: str, plain: str) -> JargonTerm:
 # --- lay summaries -------------------------------------------------------------------------------
 
 
-def _extract(data: bytes) -> Extracted:
+def _extract(data: bytes, filename: str = "") -> Extracted:
     try:
-        return extract(data)
+        return extract(data, filename)
     except ExtractionError as exc:
         raise ServiceError(exc.message, field="file") from None
 
@@ -122,7 +122,7 @@ def upload_summary(user: User, trial: Trial, data: bytes, filename: str = "") ->
     """A new version of the trial's lay summary: judged, extracted, scored and stored, or refused
     with nothing stored."""
     _check_editor(user, trial)
-    extracted = _extract(data)
+    extracted = _extract(data, filename)
     report = readability.analyse(extracted.text, extracted.headings, jargon_terms())
     report["kind"] = extracted.kind
     report["pages"] = extracted.pages
@@ -366,7 +366,7 @@ def record_offer(
                 "Choose one of this trial's approved summaries.", field="summary_version"
             )
     else:
-        extracted = _extract(data or b"")
+        extracted = _extract(data or b"", filename)
         name = _safe_name(filename, extracted)
         file_id = store_bytes(data or b"", extracted.content_type, name).id
     offer = ParticipantOffer(

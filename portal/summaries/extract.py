@@ -37,6 +37,18 @@ KINDS = {
     "text": ("text/plain; charset=utf-8", "Plain text"),
 }
 EXTENSIONS = {"pdf": "pdf", "docx": "docx", "markdown": "md", "text": "txt"}
+# The endings a file's name may have, and the kind of content each promises (issue 18: a file
+# whose content does not match its name is refused, so "fake.pdf" holding text is not accepted).
+NAME_ENDINGS = {
+    "pdf": ("pdf",),
+    "docx": ("docx",),
+    "txt": ("text", "markdown"),
+    "text": ("text", "markdown"),
+    "md": ("text", "markdown"),
+    "markdown": ("text", "markdown"),
+}
+KIND_NAMES = {"pdf": "a PDF", "docx": "a Word document (DOCX)", "text": "plain text"}
+KIND_NAMES["markdown"] = KIND_NAMES["text"]
 
 ACCEPTED = "a PDF, a Word document (DOCX), or plain text or Markdown saved as UTF-8"
 OLE_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
@@ -81,8 +93,10 @@ def judge(data: bytes) -> str:
     return "text"
 
 
-def extract(data: bytes) -> Extracted:
-    """Judge ``data`` by content and return its text; raise ExtractionError to refuse it."""
+def extract(data: bytes, filename: str = "") -> Extracted:
+    """Judge ``data`` by content and return its text; raise ExtractionError to refuse it.
+
+    When ``filename`` is given, its ending must agree with the content (``check_name``)."""
     if not data:
         raise ExtractionError("The selected file is empty.")
     if len(data) > MAX_BYTES:
@@ -112,7 +126,38 @@ def extract(data: bytes) -> Extracted:
             f"The file holds more than {MAX_TEXT_CHARS:,} characters of text: far more than a "
             "lay summary. Upload the lay summary on its own."
         )
+    check_name(filename, result.kind)
     return Extracted(result.kind, text, result.headings, result.pages)
+
+
+def name_ending(filename: str) -> str:
+    """The lower-case ending of a file's name after its last dot ("" when there is none)."""
+    base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
+    stem, dot, ending = base.rpartition(".")
+    return ending.strip().lower() if dot and stem else ""
+
+
+def check_name(filename: str, kind: str) -> None:
+    """Refuse a file whose name promises another kind of content than it holds.
+
+    A file with no ending in its name is judged by its content alone."""
+    ending = name_ending(filename)
+    if not ending:
+        return
+    promised = NAME_ENDINGS.get(ending)
+    if promised is None:
+        shown = (
+            f"Files whose names end in .{ending}"
+            if ending.isalnum() and len(ending) <= 10
+            else ("Files of this type")
+        )
+        raise ExtractionError(f"{shown} are not accepted. Upload {ACCEPTED}.")
+    if kind not in promised:
+        raise ExtractionError(
+            f"The file's name ends in .{ending}, but it holds {KIND_NAMES[kind]}, not "
+            f"{KIND_NAMES[promised[0]]}. Upload the {ending.upper()} file itself, or give this "
+            f"file a name ending in .{EXTENSIONS[kind]}."
+        )
 
 
 def tidy(text: str) -> str:

@@ -30,6 +30,9 @@ TARGET_READING_AGE = (11, 12)
 TARGET_MAX_GRADE = TARGET_READING_AGE[1] - 5  # grade scores below 7 meet the target
 # Flesch's own table: 80-90 is "easy", 6th grade (ages 11-12).
 TARGET_MIN_FLESCH = 80.0
+# Readability formulas mean nothing for a few words (a 7-word text scores grade -1.1): below this
+# many words the report says the summary is too short to score, and nothing "meets the target".
+MIN_SCORED_WORDS = 100
 LONG_SENTENCE_WORDS = 25  # plain English guidance: average 15-20 words, flag over 25
 LONG_SENTENCES_KEPT = 20  # how many long sentences the report lists
 JARGON_FILE = "jargon.txt"
@@ -127,6 +130,7 @@ def scores(text: str) -> dict[str, Any]:
         fre = FRE_BASE - FRE_SENTENCE * words_per_sentence - FRE_SYLLABLE * syllables_per_word
         fkg = 0.39 * words_per_sentence + 11.8 * syllables_per_word - 15.59
         smog = 1.043 * math.sqrt(30 * poly / sentence_count) + 3.1291
+    too_short = words < MIN_SCORED_WORDS
     return {
         "words": words,
         "sentences": sentence_count,
@@ -140,10 +144,12 @@ def scores(text: str) -> dict[str, Any]:
             "flesch_kincaid_grade": grade_reading_age(fkg),
             "smog_index": grade_reading_age(smog),
         },
+        "too_short": too_short,
+        "min_scored_words": MIN_SCORED_WORDS,
         "meets_target": {
-            "flesch_reading_ease": fre >= TARGET_MIN_FLESCH,
-            "flesch_kincaid_grade": fkg < TARGET_MAX_GRADE,
-            "smog_index": smog < TARGET_MAX_GRADE,
+            "flesch_reading_ease": not too_short and fre >= TARGET_MIN_FLESCH,
+            "flesch_kincaid_grade": not too_short and fkg < TARGET_MAX_GRADE,
+            "smog_index": not too_short and smog < TARGET_MAX_GRADE,
         },
     }
 

@@ -12,10 +12,12 @@ from flask import (
     flash,
     redirect,
     render_template,
+    request,
     send_file,
     url_for,
 )
 from flask_login import current_user
+from werkzeug.exceptions import HTTPException
 
 from portal import access
 from portal.extensions import db
@@ -57,6 +59,44 @@ def _read_upload(storage) -> bytes | None:
 
 
 TOO_BIG = ServiceError("The selected file must be smaller than 10 MB.", field="file")
+
+
+@bp.errorhandler(413)
+def too_large(_error):
+    """A request body over MAX_CONTENT_LENGTH (11 MB) on an upload page: the form again, with the
+    message beside the file field, instead of a bare error page. Nothing was read or stored, so
+    the other answers on the form are gone: the message says so."""
+    args = request.view_args or {}
+    trial = None
+    if request.endpoint in ("summaries.upload", "summaries.offer") and "trial_id" in args:
+        try:
+            trial = _editable(args["trial_id"]) if current_user.is_authenticated else None
+        except HTTPException:
+            trial = None  # not theirs to edit: the plain page below, which shows nothing of it
+    if trial is None:
+        return render_template(
+            "errors/error.html",
+            title="The file is too large",
+            message="Upload a file smaller than 10 MB. Nothing was saved.",
+        ), 413
+    message = "The selected file must be smaller than 10 MB. Nothing was saved."
+    if request.endpoint == "summaries.upload":
+        form = SummaryUploadForm(formdata=None)
+        form.file.errors = [message]
+        form._errors = None
+        return render_template("summaries/upload.html", trial=trial, form=form), 413
+    form = ParticipantOfferForm(formdata=None)
+    approved = service.approved_versions(trial.id)
+    _offer_choices(form, approved)
+    form.file.errors = [message + " Enter your answers again with a smaller file."]
+    form._errors = None
+    return render_template("summaries/offer.html", trial=trial, form=form, approved=approved), 413
+
+
+def _offer_choices(form: ParticipantOfferForm, approved) -> None:
+    form.summary_version.choices = [(0, "None: I will upload the summary that was sent")] + [
+        (v.id, f"Version {v.version}, uploaded {v.uploaded_at:%-d %B %Y}") for v in approved
+    ]
 
 
 @bp.app_template_global("trial_evidence")
@@ -235,9 +275,7 @@ def offer(trial_id: int):
     trial = _editable(trial_id)
     form = ParticipantOfferForm()
     approved = service.approved_versions(trial.id)
-    form.summary_version.choices = [(0, "None: I will upload the summary that was sent")] + [
-        (v.id, f"Version {v.version}, uploaded {v.uploaded_at:%-d %B %Y}") for v in approved
-    ]
+    _offer_choices(form, approved)
     if form.validate_on_submit():
         data = None
         upload = form.file.data

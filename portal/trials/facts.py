@@ -9,6 +9,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from portal.rules.labels import FACT_LABELS, fact_label
+
+__all__ = [
+    "DISPLAY_ONLY",
+    "FACT_LABELS",
+    "SPONSOR_FACT_KEYS",
+    "build_facts",
+    "describe_value",
+    "fact_label",
+    "imported_source",
+    "sponsor_source",
+]
+
 # Facts a sponsor may enter (RULES.md inputs that no registry carries, or that they correct).
 SPONSOR_FACT_KEYS = (
     "application_submitted_on",
@@ -26,6 +39,24 @@ SPONSOR_FACT_KEYS = (
     "healthy_volunteers",
     "paediatric",
     "study_type",
+    # Every other fact a rule reads (RULES.md "Every fact a rule reads can be entered or
+    # corrected by the sponsor"): portal.trials.forms.FactsForm and EuEventForm.
+    "start_on",
+    "countries",
+    "eudract_number",
+    "eu_ct_number",
+    "eu_transition_on",
+    "eu_events",
+    "primary_completion_on",
+    "completion_on",
+    "fda_regulated_drug",
+    "fda_regulated_device",
+    "device_feasibility",
+    "us_site",
+    "ind_or_ide",
+    "delay_certification_on",
+    "good_cause_extension_until",
+    "results_submitted_on",
 )
 
 # Keys kept on the trial for display only; the rules engine does not take them.
@@ -111,6 +142,12 @@ def build_facts(
         facts["registrations"] = registrations
         sources["registrations"] = "; ".join(reg_sources)
 
+    # RULES.md END-DATES-DISAGREE: the sponsor's end of trial is used and the registry's kept
+    # beside it, so that both are shown and compared.
+    if "end_of_trial_on" in sponsor and "end_of_trial_on" in facts:
+        facts["registry_end_of_trial_on"] = facts["end_of_trial_on"]
+        sources["registry_end_of_trial_on"] = sources["end_of_trial_on"]
+
     entered: dict[tuple[Any, Any], str] = {}  # facts entered together share their description
     for key, row in sponsor.items():
         if key in ("results_posted", "iras_id"):
@@ -158,5 +195,16 @@ def describe_value(value: Any) -> str:
     if isinstance(value, list):
         return "; ".join(describe_value(v) for v in value)
     if isinstance(value, dict):
+        if "event" in value and "on" in value:  # an EU notification (eu_events)
+            from portal.rules.eu import EVENT_LABELS
+
+            what = EVENT_LABELS.get(str(value["event"]), "EU event").capitalize()
+            if value.get("member_state"):
+                what += f" ({value['member_state']})"
+            text = f"{what} on {describe_value(value['on'])}"
+            notified = value.get("notified_on")
+            return text + (
+                f", notified {describe_value(notified)}" if notified else ", not notified"
+            )
         return ", ".join(f"{k.replace('_', ' ')} {describe_value(v)}" for k, v in value.items())
     return str(value)

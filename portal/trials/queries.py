@@ -50,6 +50,7 @@ class Filters:
     q: str = ""
     sort: str = "urgency"
     page: int = 1
+    facts: bool = False  # only trials with facts to check (RULES.md "Facts that contradict ...")
 
     @classmethod
     def from_args(cls, args: Any) -> Filters:
@@ -62,6 +63,7 @@ class Filters:
             due_within=int(due) if due.isdigit() and int(due) <= 3650 else None,
             registry=(args.get("registry", "") or "")[:40],
             q=(args.get("q", "") or "").strip()[:200],
+            facts=args.get("facts", "") in ("1", "on", "yes"),
             sort=args.get("sort", "urgency") if args.get("sort") in SORTS else "urgency",
             page=max(
                 1,
@@ -81,6 +83,7 @@ class Filters:
             "q": self.q,
             "sort": self.sort,
             "page": self.page,
+            "facts": 1 if self.facts else None,
         }
         values.update(overrides)
         return {
@@ -152,6 +155,10 @@ def filtered_trials(user: User, filters: Filters, as_of: date) -> sa.Select:
                 RegistryEntry.trial_id == Trial.id, RegistryEntry.registry_name == filters.registry
             )
         )
+    if filters.facts:
+        from portal.services.fact_checks import has_checks
+
+        query = query.where(has_checks())
     if filters.q:
         needle = f"%{filters.q.lower()}%"
         query = query.where(

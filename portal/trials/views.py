@@ -23,17 +23,27 @@ from flask_login import current_user
 from portal import access
 from portal.extensions import db
 from portal.forms_util import add_service_error
-from portal.models import Claim, Organisation, Trial, TrialIdentifier, User
-from portal.services import ServiceError, claims, sponsor_facts, transactional
+from portal.models import Claim, Trial, TrialIdentifier, User
+from portal.services import (
+    ServiceError,
+    accounts,
+    claims,
+    fact_checks,
+    sponsor_facts,
+    transactional,
+)
 from portal.services.audit import record
 from portal.services.trial_access import scope_trials, trial_for
 from portal.timeutil import today
 from portal.trials import queries
 from portal.trials.calendar import ical_feed
-from portal.trials.facts import describe_value
+from portal.trials.facts import describe_value, imported_source
 from portal.trials.forms import (
+    EU_EVENT_CHOICES,
+    FACTS_FORM_KINDS,
     AddTrialForm,
     DeferralForm,
+    EuEventForm,
     FactsForm,
     FindTrialForm,
     ReleaseForm,
@@ -289,6 +299,11 @@ def trial(trial_id: int):
         open_claims=open_claims,
         labels=queries.STATUS_LABELS,
         fact_labels=sponsor_facts.LABELS,
+        facts_to_check=fact_checks.shown(
+            fact_checks.for_trial(
+                trial.id, trial=trial, entries=entries, sponsor=list(facts.values())
+            )
+        ),
         can_edit=current_user.role in EDITORS
         and trial.owner_organisation_id == getattr(current_user.organisation, "id", None),
         as_of=today(),
@@ -302,6 +317,94 @@ def _editable(trial_id: int) -> Trial:
     return trial
 
 
+# The facts form's sections: (heading, field names), in page order.
+FACT_SECTIONS = (
+    ("UK approval and end of trial", (
+        "application_submitted_on", "approved_on", "iras_id", "first_participant_on",
+        "end_of_trial_on", "early_termination", "end_of_trial_notified_on",
+    )),
+    ("About the trial", (
+        "study_type", "phase", "start_on", "healthy_volunteers", "paediatric", "countries",
+    )),
+    ("EU numbers", ("eudract_number", "eu_ct_number", "eu_transition_on")),
+    ("United States (FDAAA)", (
+        "primary_completion_on", "completion_on", "fda_regulated_drug", "fda_regulated_device",
+        "device_feasibility", "us_site", "ind_or_ide", "delay_certification_on",
+        "good_cause_extension_until", "results_submitted_on",
+    )),
+)  # fmt: skip
+
+
+def _load_fact(form, key: str, kind: str, value) -> None:
+    field = form[key]
+    if value is None:
+        return
+    if kind == "date":
+        from datetime import date
+
+        try:
+            field.data = date.fromisoformat(str(value))
+        except ValueError:  # a month-only value entered elsewhere: shown beside, not here
+            field.data = None
+    elif kind == "checkbox":
+        field.data = bool(value)
+    elif kind == "yes_no":
+        field.data = "yes" if value is True else "no" if value is False else ""
+    elif kind == "lines":
+        field.data = "\n".join(value) if isinstance(value, list) else str(value)
+    else:
+        field.data = str(value)
+
+
+def _read_fact(form, key: str, kind: str, current: dict):
+    data = form[key].data
+    if kind == "date":
+        return data
+    if kind == "checkbox":
+        if data or key in current:
+            return bool(data)
+        return None
+    if kind == "yes_no":
+        return {"yes": True, "no": False}.get(data or "")
+    if kind == "lines":
+        items = [c.strip() for c in (data or "").replace(",", "\n").splitlines()]
+        return [c for c in items if c] or None
+    return (data or "").strip() or None
+
+
+def _registry_values(trial: Trial) -> dict[str, str]:
+    """The registry's value of each fact, with its source, to show beside the sponsor's."""
+    out = {}
+    for key, fact in (trial.imported_facts or {}).items():
+        if isinstance(fact, dict) and fact.get("value") is not None:
+            out[key] = f"{describe_value(fact['value'])} ({imported_source(fact)})"
+    return out
+
+
+def _loaded_facts_form(current: dict) -> FactsForm:
+    """The facts form showing the sponsor's current values (not the request's)."""
+    form = FactsForm(formdata=None)
+    for key, kind in FACTS_FORM_KINDS.items():
+        _load_fact(form, key, kind, current.get(key))
+    form.iras_id.data = current.get("iras_id") or ""
+    return form
+
+
+def _facts_page(trial: Trial, form, current: dict, **extra):
+    return render_template(
+        "trials/facts.html",
+        trial=trial,
+        form=form,
+        deferral_form=extra.pop("deferral_form", None) or DeferralForm(prefix="d", formdata=None),
+        event_form=extra.pop("event_form", None) or EuEventForm(prefix="e", formdata=None),
+        current=current,
+        sections=FACT_SECTIONS,
+        registry=_registry_values(trial),
+        event_labels=dict(EU_EVENT_CHOICES),
+        **extra,
+    )
+
+
 @bp.route("/trials/<int:trial_id>/facts", methods=["GET", "POST"])
 @access.roles(*EDITORS, org_needed=True)
 def facts(trial_id: int):
@@ -309,34 +412,13 @@ def facts(trial_id: int):
     current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
     form = FactsForm()
     if request.method == "GET":
-        for name in (
-            "application_submitted_on",
-            "approved_on",
-            "first_participant_on",
-            "end_of_trial_on",
-            "end_of_trial_notified_on",
-        ):
-            if current.get(name):
-                from datetime import date
-
-                form[name].data = date.fromisoformat(current[name])
-        form.iras_id.data = current.get("iras_id") or ""
-        form.early_termination.data = bool(current.get("early_termination"))
-    deferral_form = DeferralForm(prefix="d")
+        form = _loaded_facts_form(current)
     if form.validate_on_submit():
         changes = {
-            name: form[name].data
-            for name in (
-                "application_submitted_on",
-                "approved_on",
-                "first_participant_on",
-                "end_of_trial_on",
-                "end_of_trial_notified_on",
-            )
+            key: _read_fact(form, key, kind, current) for key, kind in FACTS_FORM_KINDS.items()
         }
         changes["iras_id"] = (form.iras_id.data or "").strip() or None
-        if form.early_termination.data or "early_termination" in current:
-            changes["early_termination"] = bool(form.early_termination.data)
+        changes = {k: v for k, v in changes.items() if v is not None or k in current}
         try:
             changed = sponsor_facts.set_facts(current_user, trial, changes)
         except ServiceError as exc:
@@ -349,9 +431,49 @@ def facts(trial_id: int):
                 "success",
             )
             return redirect(url_for("trials.trial", trial_id=trial.id))
-    return render_template(
-        "trials/facts.html", trial=trial, form=form, deferral_form=deferral_form, current=current
-    )
+    return _facts_page(trial, form, current)
+
+
+@bp.route("/trials/<int:trial_id>/eu-events", methods=["POST"])
+@access.roles(*EDITORS, org_needed=True)
+def add_eu_event(trial_id: int):
+    """Add one EU notification (event, member state, date, notification date)."""
+    trial = _editable(trial_id)
+    current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
+    event_form = EuEventForm(prefix="e")
+    if event_form.validate_on_submit():
+        entry = {"event": event_form.event.data, "on": event_form.on.data}
+        if event_form.notified_on.data:
+            entry["notified_on"] = event_form.notified_on.data
+        if (event_form.member_state.data or "").strip():
+            entry["member_state"] = event_form.member_state.data.strip()
+        if entry["on"] is None:
+            add_service_error(event_form, ServiceError("Enter the date of the event.", field="on"))
+        else:
+            try:
+                sponsor_facts.set_facts(
+                    current_user, trial, {"eu_events": [*(current.get("eu_events") or []), entry]}
+                )
+            except ServiceError as exc:
+                add_service_error(event_form, exc, default_field="event")
+            else:
+                flash("EU notification saved; the duties are up to date.", "success")
+                return redirect(url_for("trials.trial", trial_id=trial.id))
+    return _facts_page(trial, _loaded_facts_form(current), current, event_form=event_form)
+
+
+@bp.route("/trials/<int:trial_id>/eu-events/<int:index>/remove", methods=["POST"])
+@access.roles(*EDITORS, org_needed=True)
+def remove_eu_event(trial_id: int, index: int):
+    trial = _editable(trial_id)  # CSRF: CSRFProtect checks every POST
+    current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
+    events = list(current.get("eu_events") or [])
+    if not 0 <= index < len(events):
+        abort(404)
+    del events[index]
+    sponsor_facts.set_facts(current_user, trial, {"eu_events": events or None})
+    flash("EU notification removed; the duties are up to date.", "success")
+    return redirect(url_for("trials.facts", trial_id=trial.id))
 
 
 @bp.route("/trials/<int:trial_id>/deferrals", methods=["POST"])
@@ -359,7 +481,7 @@ def facts(trial_id: int):
 def add_deferral(trial_id: int):
     trial = _editable(trial_id)
     current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
-    form = FactsForm(formdata=None)
+    form = _loaded_facts_form(current)
     deferral_form = DeferralForm(prefix="d")
     if deferral_form.validate_on_submit():
         entry = {"duty": deferral_form.duty.data, "reference": deferral_form.reference.data.strip()}
@@ -383,14 +505,7 @@ def add_deferral(trial_id: int):
                 "success",
             )
             return redirect(url_for("trials.trial", trial_id=trial.id))
-    return render_template(
-        "trials/facts.html",
-        trial=trial,
-        form=form,
-        deferral_form=deferral_form,
-        current=current,
-        deferral_errors=True,
-    )
+    return _facts_page(trial, form, current, deferral_form=deferral_form, deferral_errors=True)
 
 
 @bp.route("/trials/<int:trial_id>/release", methods=["GET", "POST"])
@@ -398,8 +513,7 @@ def add_deferral(trial_id: int):
 def release(trial_id: int):
     trial = _editable(trial_id)
     form = ReleaseForm()
-    transfer = TransferForm(prefix="t")
-    transfer.organisation.choices = _other_orgs()
+    transfer = TransferForm(prefix="t", formdata=None)
     if form.validate_on_submit():
         try:
             claims.release_trial(current_user, trial.id, form.reason.data)
@@ -417,25 +531,32 @@ def transfer(trial_id: int):
     trial = _editable(trial_id)
     form = ReleaseForm(formdata=None)
     transfer = TransferForm(prefix="t")
-    transfer.organisation.choices = _other_orgs()
+    found = None
     if transfer.validate_on_submit():
-        try:
-            claims.transfer_trial(current_user, trial.id, transfer.organisation.data)
-        except ServiceError as exc:
-            add_service_error(transfer, exc)
-        else:
-            flash("Trial transferred.", "success")
-            return redirect(url_for("trials.dashboard"))
-    return render_template("trials/release.html", trial=trial, form=form, transfer=transfer)
-
-
-def _other_orgs() -> list[tuple[int, str]]:
-    rows = db.session.execute(
-        sa.select(Organisation.id, Organisation.name)
-        .where(Organisation.status == "approved", Organisation.id != current_user.organisation.id)
-        .order_by(Organisation.name)
-    ).all()
-    return [(0, "Choose an organisation"), *[(r.id, r.name) for r in rows]]
+        if transfer.organisation.data:  # the second step: the organisation found was confirmed
+            try:
+                claims.transfer_trial(current_user, trial.id, transfer.organisation.data)
+            except ServiceError as exc:
+                add_service_error(transfer, ServiceError(exc.message, field="recipient"))
+            else:
+                flash("Trial transferred.", "success")
+                return redirect(url_for("trials.dashboard"))
+        else:  # the first step: find it by exact name or email domain, never from a list
+            found = accounts.find_organisation(
+                transfer.recipient.data, excluding_id=current_user.organisation.id
+            )
+            if found is None:
+                add_service_error(
+                    transfer,
+                    ServiceError(
+                        "No other approved organisation has that exact name or email domain. "
+                        "Check it with them."
+                    ),
+                    default_field="recipient",
+                )
+    return render_template(
+        "trials/release.html", trial=trial, form=form, transfer=transfer, found=found
+    )
 
 
 @bp.route("/trials/calendar")

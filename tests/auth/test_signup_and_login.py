@@ -5,9 +5,11 @@ from __future__ import annotations
 import re
 
 import sqlalchemy as sa
+from flask import g
 
 from portal.extensions import db
 from portal.models import AuditEvent, OutboxEmail, User
+from tests.conftest import Browser
 from tests.factories import PASSWORD, UserFactory
 
 LINK_RE = re.compile(r"http://localhost(/\S+)")
@@ -27,6 +29,14 @@ def last_link(to: str) -> str:
     return match.group(1)
 
 
+def fresh_browser(app) -> Browser:
+    """Another person's browser (the tests share one app context, whose g caches the CSRF
+    token and the signed-in user: forget them)."""
+    g.pop("csrf_token", None)
+    g.pop("_login_user", None)
+    return Browser(app.test_client())
+
+
 def register(browser, email="new.person@trust.example", **overrides):
     data = {
         "full_name": "New Person",
@@ -41,9 +51,9 @@ def register(browser, email="new.person@trust.example", **overrides):
 def test_sign_up_confirm_sign_in_and_sign_out(browser, client):
     response = register(browser)
     assert response.status_code == 302 and response.location.endswith("/register/check-email")
-    assert "We have sent a confirmation link" in browser.get("/register/check-email").get_data(
-        as_text=True
-    )
+    assert "We have sent an email to <strong>new.person@trust.example</strong>" in browser.get(
+        "/register/check-email"
+    ).get_data(as_text=True)
     user = db.session.execute(
         sa.select(User).where(User.email == "new.person@trust.example")
     ).scalar_one()
@@ -61,7 +71,12 @@ def test_sign_up_confirm_sign_in_and_sign_out(browser, client):
     actions = (
         db.session.execute(sa.select(AuditEvent.action).order_by(AuditEvent.id)).scalars().all()
     )
-    assert actions == ["user.registered", "user.email_confirmed", "user.signed_in"]
+    assert actions == [
+        "user.registered",
+        "user.email_confirmed",
+        "user.signed_out",
+        "user.signed_in",
+    ]
 
 
 def test_a_confirmation_link_works_only_once(browser, client):
@@ -88,14 +103,33 @@ def test_a_tampered_link_is_refused(client):
     assert "This link is not valid" in response.get_data(as_text=True)
 
 
-def test_duplicate_email_is_refused_on_the_form_and_nothing_is_saved(browser):
-    UserFactory(email="taken@trust.example")
-    response = register(browser, email="TAKEN@trust.example")
-    html = response.get_data(as_text=True)
-    assert response.status_code == 200
-    assert "<title>Error: Create an account" in html
-    assert "An account with this email address already exists" in html
-    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 1
+def test_duplicate_email_creates_nothing_and_answers_as_for_a_new_one(browser, client, app):
+    """Issue 17 (section 3): sign-up must not tell who has an account. A known address gets
+    the same answer as an unknown one; its owner is emailed instead, and nothing is saved."""
+    owner = UserFactory(email="taken@trust.example")
+    known = register(browser, email="TAKEN@trust.example")
+    known_page = client.get("/register/check-email").get_data(as_text=True)
+    other = fresh_browser(app)
+    unknown = register(other, email="free@trust.example")
+    unknown_page = other.client.get("/register/check-email").get_data(as_text=True)
+
+    assert known.status_code == unknown.status_code == 302
+    assert known.location == unknown.location
+    assert "already exists" not in known_page
+
+    def visible(page: str, email: str) -> str:
+        main = page[page.index("<main") : page.index("</main>")]
+        return re.sub(r'value="[^"]*"', "", main).replace(email, "EMAIL")
+
+    assert visible(known_page, "taken@trust.example") == visible(unknown_page, "free@trust.example")
+    assert db.session.scalar(sa.select(sa.func.count()).select_from(User)) == 2  # owner + free
+    db.session.refresh(owner)
+    assert owner.full_name != "New Person" and owner.email_confirmed_at is not None
+    warning = db.session.execute(
+        sa.select(OutboxEmail).where(OutboxEmail.to == "taken@trust.example")
+    ).scalar_one()
+    assert warning.subject == "Someone tried to create an account with your email address"
+    assert "/reset-password" in warning.body_text
 
 
 def test_malformed_email_and_mismatched_passwords_are_explained(browser):

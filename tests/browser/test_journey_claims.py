@@ -4,22 +4,23 @@ then completed with the keyboard alone."""
 
 from __future__ import annotations
 
-from tests.registries.conftest import samples_root
+from tests.conftest import SAMPLES
 
-SAMPLES = samples_root()
-
-UCL = SAMPLES / "ctgov-v2-json/dtx-analysis-ctg-studies/NCT06223893.json"
-OTHER = SAMPLES / "ctgov-v2-json/dtx-analysis-ctg-studies/NCT05647226.json"
+# Two real UK trials from the project's samples: one whose registered sponsor is a name the
+# organisation is registered under (claimed automatically), one whose sponsor is not.
+OWN = SAMPLES / "ctgov-classic-xml/aact-fixtures/NCT01841593.xml"  # St Stephens Aids Trust
+OTHER = SAMPLES / "ctgov-classic-xml/aact-fixtures/NCT03424005.xml"  # Hoffmann-La Roche
+OWN_TITLE = "A Two Way Cross Over Pharmacokinetic Interaction Study"
 
 SETUP = """
 from werkzeug.security import generate_password_hash
 from portal.extensions import db
 from portal.models import Membership, Organisation, User
 from portal.timeutil import utcnow
-org = Organisation(name="UCL Trials Unit", email_domains=["ucl.example"],
-                   sponsor_names=["University College London"], status="approved")
+org = Organisation(name="St Stephens Clinical Research", email_domains=["ststephens.example"],
+                   sponsor_names=["St Stephens Aids Trust"], status="approved")
 db.session.add(org); db.session.flush()
-for email, role in (("sponsor@ucl.example", None), ("reviewer@hra.example", "reviewer")):
+for email, role in (("sponsor@ststephens.example", None), ("reviewer@hra.example", "reviewer")):
     user = User(email=email, full_name=email, system_role=role, email_confirmed_at=utcnow(),
                 password_hash=generate_password_hash("a long password"))
     db.session.add(user); db.session.flush()
@@ -31,7 +32,7 @@ db.session.commit()
 
 def _prepare(server) -> None:
     server.python(SETUP)
-    out = server.flask("trials", "import", str(UCL), str(OTHER))
+    out = server.flask("trials", "import", str(OWN), str(OTHER))
     assert "created" in out.lower()
 
 
@@ -44,15 +45,15 @@ def _date(journey, legend: str, day: int, month: int, year: int) -> None:
 
 def test_sponsor_claims_trials_enters_facts_and_sees_duties_change(journey):
     _prepare(journey.server)
-    journey.login("sponsor@ucl.example", "a long password")
+    journey.login("sponsor@ststephens.example", "a long password")
     journey.go("/trials/find")
-    journey.fill("Registry id, title or sponsor name", "NCT06223893")
+    journey.fill("Registry id, title or sponsor name", "NCT01841593")
     journey.click("Search")
     journey.screenshot("find")
     journey.page.get_by_role("button", name="Claim").first.click()
     journey.check("claimed-automatically")
     assert "It matched your organisation" in journey.text()
-    assert "CirrhoCare" in journey.text()
+    assert OWN_TITLE in journey.text()
     before = journey.text()
     assert "UK-REG" in before
 
@@ -74,7 +75,7 @@ def test_sponsor_claims_trials_enters_facts_and_sees_duties_change(journey):
     assert after != before
 
     journey.go("/trials/find")
-    journey.fill("Registry id, title or sponsor name", "NCT05647226")
+    journey.fill("Registry id, title or sponsor name", "NCT03424005")
     journey.click("Search")
     journey.page.get_by_role("button", name="Claim").first.click()
     journey.check("claim-sent-to-reviewer")
@@ -83,17 +84,17 @@ def test_sponsor_claims_trials_enters_facts_and_sees_duties_change(journey):
 
     journey.login("reviewer@hra.example", "a long password")
     journey.go("/review/claims")
-    journey.link("Digital Diabetes Remission Trial")
+    journey.link("Morpheus-TNBC")
     assert "does not match the organisation's names" in journey.text()
     journey.page.get_by_label("Approve").check()
     journey.click("Save decision")
     journey.logout()
 
-    journey.login("sponsor@ucl.example", "a long password")
+    journey.login("sponsor@ststephens.example", "a long password")
     journey.go("/trials")
     journey.screenshot("dashboard")
-    assert "Digital Diabetes Remission Trial" in journey.text()
-    assert "CirrhoCare" in journey.text()
+    assert "Morpheus-TNBC" in journey.text()
+    assert OWN_TITLE in journey.text()
 
 
 def test_claiming_and_entering_facts_by_keyboard_alone(journey):
@@ -105,7 +106,7 @@ def test_claiming_and_entering_facts_by_keyboard_alone(journey):
     focused = page.evaluate("document.activeElement.textContent")
     assert "Skip to main content" in focused
     page.get_by_label("Email address", exact=True).focus()
-    page.keyboard.type("sponsor@ucl.example")
+    page.keyboard.type("sponsor@ststephens.example")
     page.keyboard.press("Tab")
     page.keyboard.type("a long password")
     with page.expect_navigation():
@@ -113,7 +114,7 @@ def test_claiming_and_entering_facts_by_keyboard_alone(journey):
     assert "Welcome" in journey.text(), journey.text()[:500]
     journey.go("/trials/find")
     page.get_by_label("Registry id, title or sponsor name").focus()
-    page.keyboard.type("NCT06223893")
+    page.keyboard.type("NCT01841593")
     with page.expect_navigation():
         page.keyboard.press("Enter")
     claim = page.get_by_role("button", name="Claim")

@@ -11,26 +11,26 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from tests.browser.test_journey_claims import SETUP, UCL
+from tests.browser.test_journey_claims import OWN, OWN_TITLE, SETUP
 
-LAY_SUMMARY = """Lay summary of the CirrhoCare trial
+LAY_SUMMARY = """Lay summary of the raltegravir and amlodipine trial
 
-Why was the trial done? People with cirrhosis often need care at home. We wanted to see whether a
-phone app helps them.
+Why was the trial done? Some people take two medicines: one for HIV and one for blood pressure. We
+wanted to see whether the two medicines change each other in the body.
 
-When and where? The trial ran in London from 2023 to 2025.
+When and where? The trial ran in London in 2013.
 
-Who took part? Adults with cirrhosis took part.
+Who took part? Healthy adults took part.
 
-What were they given? Some people used the app. Others had usual care.
+What were they given? Each person took one medicine, then both medicines together.
 
-What were the main results? People who used the app went to hospital less often.
+What were the main results? The medicines did not change each other much.
 
-Side effects: nobody had side effects from the app.
+Side effects: a few people had mild headaches.
 
-How has this trial helped? Doctors can use the app to help patients at home.
+How has this trial helped? Doctors know the two medicines can be taken together.
 
-Where can I find more? See ClinicalTrials.gov NCT06223893.
+Where can I find more? See ClinicalTrials.gov NCT01841593.
 """
 
 PROFILE = """
@@ -39,8 +39,8 @@ from portal.extensions import db
 from portal.models import Membership, Organisation, User
 from portal.timeutil import utcnow
 org = db.session.execute(db.select(Organisation)).scalars().first()
-user = User(email="officer@ucl.example", full_name="Olu Officer", email_confirmed_at=utcnow(),
-            password_hash=generate_password_hash("a long password"))
+user = User(email="officer@ststephens.example", full_name="Olu Officer",
+            email_confirmed_at=utcnow(), password_hash=generate_password_hash("a long password"))
 db.session.add(user); db.session.flush()
 db.session.add(Membership(user_id=user.id, organisation_id=org.id, role="compliance_officer"))
 db.session.commit()
@@ -50,10 +50,10 @@ db.session.commit()
 def _claimed(journey) -> None:
     journey.server.python(SETUP)
     journey.server.python(PROFILE)
-    journey.server.flask("trials", "import", str(UCL))
-    journey.login("sponsor@ucl.example", "a long password")
+    journey.server.flask("trials", "import", str(OWN))
+    journey.login("sponsor@ststephens.example", "a long password")
     journey.go("/trials/find")
-    journey.fill("Registry id, title or sponsor name", "NCT06223893")
+    journey.fill("Registry id, title or sponsor name", "NCT01841593")
     journey.click("Search")
     journey.page.get_by_role("button", name="Claim").first.click()
     journey.check()
@@ -95,9 +95,9 @@ def test_lay_summary_is_reviewed_changed_and_approved(journey):
     journey.click("Save decision")
     journey.logout()
 
-    journey.login("sponsor@ucl.example", "a long password")
+    journey.login("sponsor@ststephens.example", "a long password")
     journey.go("/trials")
-    journey.link("CirrhoCare- Using Smart-phone Technology")
+    journey.link(OWN_TITLE)
     assert "Please explain the results in plain words." in journey.text()
     journey.screenshot("sponsor-sees-comment")
     _upload_summary(journey, LAY_SUMMARY)
@@ -147,7 +147,7 @@ def test_offer_certificate_and_public_verification(journey):
         journey.page.get_by_role("link", name="Download the certificate (PDF)").click()
     pdf = Path(download_info.value.path()).read_bytes()
     text = "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
-    assert serial in text and "CirrhoCare" in text
+    assert serial in text and "Raltegravir" in text
     journey.logout()
 
     journey.go(f"/verify/{serial}")
@@ -171,7 +171,7 @@ def test_offer_certificate_and_public_verification(journey):
 def test_compliance_officer_downloads_the_portfolio_report(journey):
     _claimed(journey)
     journey.logout()
-    journey.login("officer@ucl.example", "a long password")
+    journey.login("officer@ststephens.example", "a long password")
     journey.go("/reports")
     journey.click("Make the report")
     journey.check("report-queued")
@@ -180,7 +180,7 @@ def test_compliance_officer_downloads_the_portfolio_report(journey):
     with journey.page.expect_download() as pdf_info:
         journey.page.get_by_role("link", name="Download the report (PDF)").click()
     reader = PdfReader(io.BytesIO(Path(pdf_info.value.path()).read_bytes()))
-    assert "CirrhoCare" in "".join(p.extract_text() for p in reader.pages)
+    assert "Raltegravir" in "".join(p.extract_text() for p in reader.pages)
     with journey.page.expect_download() as csv_info:
         journey.page.get_by_role("link", name="Download the data (CSV)").click()
-    assert "NCT06223893" in Path(csv_info.value.path()).read_text(encoding="utf-8")
+    assert "NCT01841593" in Path(csv_info.value.path()).read_text(encoding="utf-8")

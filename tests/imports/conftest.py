@@ -1,9 +1,9 @@
-"""Helpers for the import tests: the shared registry samples and small record files."""
+"""Helpers for the import tests: small record files taken from the project's registry samples
+(the ``samples`` fixture, tests/conftest.py)."""
 
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
@@ -13,16 +13,6 @@ ROOT = Path(__file__).resolve().parents[2]
 
 CTGOV_FILE = "ctgov-v2-json/aact-fixtures/NCT00763412.json"  # NCT00763412, completion 2013-01
 ISRCTN_FILE = "isrctn/ctrdata-demo-json/17473621.json"  # ISRCTN17473621, no cross-references
-
-
-@pytest.fixture(scope="session")
-def samples() -> Path:
-    """The shared registry samples (REGISTRY_SAMPLES, else <repo>/../shared/...). Missing
-    samples fail the tests: they are part of the test data, not optional."""
-    root = Path(os.environ.get("REGISTRY_SAMPLES") or ROOT.parent / "shared/data/registry-samples")
-    if not root.is_dir():
-        pytest.fail(f"registry samples not found at {root} (set REGISTRY_SAMPLES)")
-    return root
 
 
 def load_json(path: Path) -> dict:

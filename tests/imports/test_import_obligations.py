@@ -19,6 +19,7 @@ from portal.services.obligations import recompute_for_trials
 from portal.timeutil import today as portal_today
 
 ROOT = Path(__file__).resolve().parents[2]
+SAMPLES = ROOT / "tests" / "data" / "registry-samples"
 
 
 def stored_state() -> tuple[dict, dict]:
@@ -72,18 +73,27 @@ def assert_same_as_from_records() -> None:
 def test_new_trials_from_every_sample_get_the_verdicts_their_stored_records_give(app, samples):
     # batches of 7: new trials, merges into trials of earlier batches and updates all occur
     run_id, report = imports.import_paths([str(samples)], batch_size=7)
+    assert report["created"] > 50 and report["merged"] >= 1  # ISRCTN80181452 = NCT01035190
+    statuses = {status for status, _, _ in stored_state()[0].values()}
+    assert {"not_applicable", "overdue", "data_needed", "upcoming"} <= statuses
+    assert_same_as_from_records()
+
+
+@pytest.mark.corpus
+def test_new_trials_from_the_whole_corpus_get_the_verdicts_their_stored_records_give(app, corpus):
+    run_id, report = imports.import_paths([str(corpus)], batch_size=7)
     assert report["created"] > 50 and report["merged"] >= 5
     assert_same_as_from_records()
 
 
 def generate(folder: Path, n: int, seed: int) -> None:
-    """n synthetic CT.gov records (the import benchmark's, made from the shared samples)."""
+    """n synthetic CT.gov records (the import benchmark's, made from the project's samples)."""
     sys.path.insert(0, str(ROOT / "bench"))
     try:
         from parse_floor import generate_ctgov_v2
     finally:
         sys.path.remove(str(ROOT / "bench"))
-    generate_ctgov_v2(folder, n, seed)
+    generate_ctgov_v2(folder, n, seed, templates_root=SAMPLES / "ctgov-v2-json")
 
 
 def test_synthetic_trials_of_every_status_match_too(app, tmp_path):
@@ -91,7 +101,9 @@ def test_synthetic_trials_of_every_status_match_too(app, tmp_path):
     _, report = imports.import_paths([str(tmp_path)])
     assert report["created"] == 300
     statuses = {status for status, _, _ in stored_state()[0].values()}
-    assert {"not_applicable", "overdue", "data_needed", "upcoming"} <= statuses
+    # the project's CT.gov v2 templates hold no trial whose duties fall due after today, even
+    # shifted by three years, so "upcoming" comes from the real records (the test above)
+    assert {"not_applicable", "overdue", "data_needed"} <= statuses
     assert_same_as_from_records()
 
 
@@ -143,6 +155,16 @@ def test_every_sample_read_in_a_process_gets_the_verdicts_its_records_give(
     # one batch, entries updated later in their batch: none may use verdicts worked out for a
     # trial of one record
     _, report = imports.import_paths([str(samples)], batch_size=7)
+    assert report["merged"] >= 1
+    assert 0 < sum(worked_ahead) <= report["created"]
+    assert_same_as_from_records()
+
+
+@pytest.mark.corpus
+def test_the_whole_corpus_read_in_a_process_gets_the_verdicts_its_records_give(
+    app, corpus, worked_ahead
+):
+    _, report = imports.import_paths([str(corpus)], batch_size=7)
     assert report["merged"] >= 5
     assert 0 < sum(worked_ahead) <= report["created"]
     assert_same_as_from_records()

@@ -107,8 +107,21 @@ def test_every_sample_folder_imports_with_counts_that_add_up(app, samples, folde
 def test_the_whole_sample_set_merges_across_registries_and_reimports_unchanged(app, samples):
     run_id, report = do_import(samples)
     assert_outcomes_add_up(report)
+    assert report["merged"] >= 1
+    # ISRCTN80181452 names NCT01035190 (a ctrdata ClinicalTrials.gov record): one trial
+    trial = entry("ISRCTN80181452").trial
+    assert {(e.registry_name, e.registry_id) for e in trial.entries} == {
+        ("ClinicalTrials.gov", "NCT01035190"),
+        ("ISRCTN", "ISRCTN80181452"),
+    }
+    check_whole_set_reimports_unchanged(samples, run_id)
+
+
+@pytest.mark.corpus
+def test_the_whole_corpus_merges_across_registries_and_reimports_unchanged(app, corpus):
+    run_id, report = do_import(corpus)
+    assert_outcomes_add_up(report)
     assert report["merged"] >= 5
-    assert trials_without_entries() == 0
     # the ACTT trial is on ClinicalTrials.gov, ISRCTN and EUCTR (WHO ICTRP and EU exports)
     trial = entry("NCT04280705").trial
     assert {(e.registry_name, e.registry_id) for e in trial.entries} == {
@@ -118,6 +131,11 @@ def test_the_whole_sample_set_merges_across_registries_and_reimports_unchanged(a
     }
     assert trial.title == "Adaptive COVID-19 Treatment Trial (ACTT)"
     assert trial.imported_facts["title"]["registry"] == "ClinicalTrials.gov"
+    check_whole_set_reimports_unchanged(corpus, run_id)
+
+
+def check_whole_set_reimports_unchanged(root, run_id: int) -> None:
+    assert trials_without_entries() == 0
     # one registry entry per registry and trial, whatever the cross-references say
     duplicates = db.session.execute(
         sa.select(RegistryEntry.trial_id, RegistryEntry.registry_name)
@@ -128,7 +146,7 @@ def test_the_whole_sample_set_merges_across_registries_and_reimports_unchanged(a
 
     before = row_counts()
     changes_before = count(TrialChange)
-    again_id, again = do_import(samples)
+    again_id, again = do_import(root)
     assert again_id != run_id
     assert again["created"] == again["updated"] == again["merged"] == 0
     assert again["unchanged"] == again["records_seen"] - len(again["rejected"])

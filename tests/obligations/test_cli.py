@@ -14,8 +14,8 @@ import pytest
 from portal.rules import STATUSES
 
 ROOT = Path(__file__).resolve().parents[2]
-SAMPLES = Path(os.environ.get("REGISTRY_SAMPLES") or ROOT.parent / "shared/data/registry-samples")
-UK_RECORD = SAMPLES / "ctgov-v2-json/dtx-analysis-ctg-studies/NCT06223893.json"
+# a real CT.gov v2 record with a UK site, from the project's samples
+UK_RECORD = ROOT / "tests/data/registry-samples/ctgov-v2-json/ctrdata-demo/NCT01125800.json"
 CONTRACT_KEYS = {
     "id", "ruleset", "ruleset_version", "status", "due", "days_overdue", "explanation",
     "inputs", "assumptions", "source",
@@ -138,14 +138,13 @@ def test_jsonl_from_stdin(tmp_path):
     assert len(result.stdout.splitlines()) == 2
 
 
-@pytest.mark.skipif(not UK_RECORD.exists(), reason="shared registry samples not available")
 def test_a_real_registry_record_with_a_uk_site_and_facts_overriding_it(tmp_path):
     result = run(str(UK_RECORD), "--as-of", "2026-11-20", tmp_path=tmp_path)
     assert result.returncode == 0, result.stderr
     verdicts = by_id(json.loads(result.stdout))
     countries = verdicts["UK-END"]["inputs"]["countries"]
     assert "United Kingdom" in countries["value"]
-    assert countries["source"].startswith("ClinicalTrials.gov NCT06223893")
+    assert countries["source"].startswith("ClinicalTrials.gov NCT01125800")
     # the record does not say when the UK application was made: the rules ask for it
     assert verdicts["UK-RES"]["status"] == "data_needed"
     assert "application_submitted_on" in verdicts["UK-RES"]["explanation"]
@@ -155,7 +154,7 @@ def test_a_real_registry_record_with_a_uk_site_and_facts_overriding_it(tmp_path)
     assert result.returncode == 0, result.stderr
     res = by_id(json.loads(result.stdout))["UK-RES"]
     assert res["inputs"]["application_submitted_on"]["source"] == f"facts file {facts}"
-    # an old rules trial that ended (Nov 2025) before 28 April 2026: not a legal duty
+    # an old rules trial that ended (October 2014) before 28 April 2026: not a legal duty
     assert res["status"] == "not_applicable"
 
 

@@ -1,38 +1,17 @@
 """Fixtures for the registry-reader tests.
 
-The real registry samples live outside the repository: $REGISTRY_SAMPLES, default
-``<repo root>/../shared/data/registry-samples`` (CI clones the repo with shared/ beside
-it). Missing samples FAIL the tests (they are not optional).
+``samples`` (tests/conftest.py) is the project's own copy of real registry records,
+tests/data/registry-samples; ``corpus`` is the larger developer set beside the repository,
+read only by tests marked ``corpus`` (``make test-corpus``).
 """
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
 from portal.registries import Rejected, TrialRecord, iter_records
-
-REPO_ROOT = Path(__file__).resolve().parents[2]
-
-
-def samples_root() -> Path:
-    return Path(
-        os.environ.get("REGISTRY_SAMPLES") or REPO_ROOT.parent / "shared/data/registry-samples"
-    )
-
-
-@pytest.fixture(scope="session")
-def samples() -> Path:
-    root = samples_root()
-    if not (root / "SOURCES.md").is_file():
-        pytest.fail(
-            f"registry samples not found at {root} (set REGISTRY_SAMPLES or put shared/ "
-            "beside the repository)",
-            pytrace=False,
-        )
-    return root
 
 
 class Read:
@@ -53,14 +32,24 @@ class Read:
         return sum(1 for r in self.records if r.uk_site)
 
 
-@pytest.fixture(scope="session")
-def read(samples):
-    """read("ctgov-v2-json") -> Read, cached for the session."""
+def _reader(root: Path):
     cache: dict[str, Read] = {}
 
     def _read(relative: str) -> Read:
         if relative not in cache:
-            cache[relative] = Read(samples / relative)
+            cache[relative] = Read(root / relative)
         return cache[relative]
 
     return _read
+
+
+@pytest.fixture(scope="session")
+def read(samples):
+    """read("ctgov-v2-json") -> Read over the project's samples, cached for the session."""
+    return _reader(samples)
+
+
+@pytest.fixture(scope="session")
+def corpus_read(corpus):
+    """The same over the developer corpus (``corpus`` tests)."""
+    return _reader(corpus)

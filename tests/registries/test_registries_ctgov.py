@@ -1,5 +1,6 @@
-"""ClinicalTrials.gov formats over the real shared samples: counts read / rejected, UK
-cross-checks against SOURCES.md, and field values checked against the sample files."""
+"""ClinicalTrials.gov formats over real registry records: counts read / rejected, UK
+cross-checks against SOURCES.md (the project's tests/data/registry-samples, and the developer
+corpus in the ``corpus`` tests), and field values checked against the sample files."""
 
 from __future__ import annotations
 
@@ -20,8 +21,13 @@ def month_end(text: str) -> date:
 
 # ----------------------------------------------------------------------------- API v2 JSON
 
-# (folder, records, UK, with results) as listed in SOURCES.md
+# (folder, records, UK, with results) as listed in the project's SOURCES.md
 V2_FOLDERS = [
+    ("ctgov-v2-json/aact-fixtures", 8, 0, 4),
+    ("ctgov-v2-json/ctrdata-demo", 4, 1, 4),
+]
+# the same for the developer corpus (its SOURCES.md)
+V2_CORPUS_FOLDERS = [
     ("ctgov-v2-json/aact-fixtures", 8, 0, 4),
     ("ctgov-v2-json/ctrdata-demo", 7, 1, 7),
     ("ctgov-v2-json/nsclcbench-ctg-studies", 68, 1, 4),
@@ -32,7 +38,16 @@ V2_FOLDERS = [
 
 @pytest.mark.parametrize(("folder", "count", "uk", "results"), V2_FOLDERS)
 def test_v2_counts_match_sources(read, folder, count, uk, results):
-    got = read(folder)
+    check_v2_counts(read(folder), count, uk, results)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(("folder", "count", "uk", "results"), V2_CORPUS_FOLDERS)
+def test_v2_corpus_counts_match_sources(corpus_read, folder, count, uk, results):
+    check_v2_counts(corpus_read(folder), count, uk, results)
+
+
+def check_v2_counts(got, count, uk, results):
     assert len(got.records) == count
     assert got.rejected == []
     assert got.uk() == uk
@@ -93,18 +108,20 @@ def test_v2_uk_record_and_eudract_cross_reference(read, samples):
     assert rec.cross_refs["nct"] == "NCT01125800"
 
 
-def test_v2_fda_flags_and_truncated_eu_ct_number(read, samples):
+@pytest.mark.corpus
+def test_v2_fda_flags_and_truncated_eu_ct_number(corpus_read, corpus):
+    # (records of a repository that states no licence: only in the developer corpus)
     # NCT06094296 gives "2022-503007-22" as its EudraCT number: an EU CT number cut short,
     # not an EudraCT number, so it is not taken as one
-    rec = read("ctgov-v2-json/nsclcbench-ctg-studies").by_id("NCT06094296")
+    rec = corpus_read("ctgov-v2-json/nsclcbench-ctg-studies").by_id("NCT06094296")
     assert "eudract" not in rec.cross_refs
     raw = json.loads(
-        (samples / "ctgov-v2-json/nsclcbench-ctg-studies/NCT02369484.json").read_text(
+        (corpus / "ctgov-v2-json/nsclcbench-ctg-studies/NCT02369484.json").read_text(
             encoding="utf-8"
         )
     )
     oversight = raw["protocolSection"].get("oversightModule", {})
-    rec = read("ctgov-v2-json/nsclcbench-ctg-studies").by_id("NCT02369484")
+    rec = corpus_read("ctgov-v2-json/nsclcbench-ctg-studies").by_id("NCT02369484")
     assert rec.cross_refs["eudract"] == "2014-005098-35"
     assert rec.fda_regulated_drug == oversight.get("isFdaRegulatedDrug")
     assert rec.fda_regulated_device == oversight.get("isFdaRegulatedDevice")
@@ -116,6 +133,19 @@ def test_v2_fda_flags_and_truncated_eu_ct_number(read, samples):
 def test_classic_xml_counts(read):
     fixtures = read("ctgov-classic-xml/aact-fixtures")
     cassette = read("ctgov-classic-xml/aact-vcr-cassette-2016")
+    assert (len(fixtures.records), len(fixtures.rejected)) == (6, 0)
+    assert (len(cassette.records), len(cassette.rejected)) == (1, 0)
+    assert fixtures.uk() == 2  # NCT01841593, NCT03424005
+    # NCT00265083 names the United Kingdom only under <removed_countries> (sites withdrawn),
+    # which is not a location country
+    assert cassette.uk() == 0
+    assert cassette.by_id("NCT00265083").uk_site is False
+
+
+@pytest.mark.corpus
+def test_classic_xml_corpus_counts(corpus_read):
+    fixtures = corpus_read("ctgov-classic-xml/aact-fixtures")
+    cassette = corpus_read("ctgov-classic-xml/aact-vcr-cassette-2016")
     assert (len(fixtures.records), len(fixtures.rejected)) == (43, 0)
     assert (len(cassette.records), len(cassette.rejected)) == (40, 0)
     assert fixtures.uk() == 6
@@ -159,11 +189,21 @@ def test_classic_xml_eudract_secondary_id(read, samples):
 # ----------------------------------------------------------------------------- classic API JSON
 
 
-def test_classic_api_json(read, samples):
-    got = read("ctgov-classic-api-json")
+@pytest.mark.corpus
+def test_classic_api_json_corpus_counts(corpus_read):
+    got = corpus_read("ctgov-classic-api-json")
     assert (len(got.records), len(got.rejected)) == (71, 0)
     assert got.uk() == 2
     assert sum(1 for r in got.records if r.entry.results_posted_on) == 4
+
+
+def test_classic_api_json(read, samples):
+    got = read("ctgov-classic-api-json")
+    assert (len(got.records), len(got.rejected)) == (6, 0)
+    assert sorted(r.entry.registry_id for r in got.records if r.uk_site) == [
+        "NCT04407585",
+        "NCT05531773",
+    ]
 
     raw = json.loads(
         (samples / "ctgov-classic-api-json/aact-fixtures/NCT02028676.json").read_text("utf-8")
@@ -204,13 +244,23 @@ def test_classic_api_whole_response(tmp_path, samples):
 # ----------------------------------------------------------------------------- ctrdata classic
 
 
-def test_classic_ctrdata_json(read, samples):
-    got = read("ctgov-classic-ctrdata-json")
+@pytest.mark.corpus
+def test_classic_ctrdata_json_corpus_counts(corpus_read):
+    got = corpus_read("ctgov-classic-ctrdata-json")
     assert (len(got.records), len(got.rejected)) == (32, 0)
     assert got.uk() == 4
     # SOURCES.md counts 32 "with results" because ctrdata writes an empty clinical_results
     # skeleton into every record; 12 carry a results posting date
     assert sum(1 for r in got.records if r.entry.results_posted_on) == 12
+
+
+def test_classic_ctrdata_json(read, samples):
+    got = read("ctgov-classic-ctrdata-json")
+    assert (len(got.records), len(got.rejected)) == (5, 0)
+    assert got.uk() == 0
+    assert [r.entry.registry_id for r in got.records if r.entry.results_posted_on] == [
+        "NCT00506441"
+    ]
 
     raw = json.loads((samples / "ctgov-classic-ctrdata-json/NCT00506441.json").read_text("utf-8"))
     assert raw["ctrname"] == "CTGOV"

@@ -8,11 +8,15 @@ import csv
 import json
 from datetime import date
 
-from portal.registries import DateValue
+import pytest
+
+from portal.registries import DateValue, TrialRecord, read_file
+from tests.conftest import SYNTHETIC
 
 
-def test_euctr_ctrdata_json(read, samples):
-    got = read("eu/euctr-ctrdata-demo-json")
+@pytest.mark.corpus
+def test_euctr_ctrdata_json_corpus_counts(corpus_read):
+    got = corpus_read("eu/euctr-ctrdata-demo-json")
     assert (len(got.records), len(got.rejected)) == (18, 0)
     assert got.uk() == 3  # SOURCES.md: 3 member-state records GB
     uk = sorted(r.source_record for r in got.records if r.uk_site)
@@ -27,6 +31,20 @@ def test_euctr_ctrdata_json(read, samples):
         "2016-004489-24",
         "2019-000338-20",
         "2019-002663-10",
+    }
+
+
+def test_euctr_ctrdata_json(read, samples):
+    got = read("eu/euctr-ctrdata-demo-json")
+    assert (len(got.records), len(got.rejected)) == (9, 0)
+    uk = sorted(r.source_record for r in got.records if r.uk_site)
+    assert uk == ["2012-003632-23-GB", "2014-002606-20-GB", "2014-003556-31-GB"]
+    # one record per member state: the id has no member-state suffix, the locator does
+    assert {r.entry.registry_id for r in got.records} == {
+        "2012-003632-23",
+        "2013-000615-24",
+        "2014-002606-20",
+        "2014-003556-31",
     }
 
     raw = json.loads((samples / "eu/euctr-ctrdata-demo-json/2012-003632-23-GB.json").read_text())
@@ -71,14 +89,22 @@ def test_euctr_third_country_record(read):
     assert rec.age_groups == ("child",)
 
 
-def test_ctis_ctrdata_json(read, samples):
-    got = read("eu/ctis-ctrdata-demo-json")
+@pytest.mark.corpus
+def test_ctis_ctrdata_json_corpus_counts(corpus_read):
+    got = corpus_read("eu/ctis-ctrdata-demo-json")
     assert (len(got.records), len(got.rejected)) == (7, 0)
     assert {r.entry.registry for r in got.records} == {"CTIS"}
     # SOURCES.md gives 0 UK: no EU member state is the UK; but 2024-512095-35-00 lists the
     # United Kingdom among its countries outside the EEA (rowCountriesInfo), which count
     # as trial countries here
     assert [r.entry.registry_id for r in got.records if r.uk_site] == ["2024-512095-35-00"]
+
+
+def test_ctis_ctrdata_json(read, samples):
+    got = read("eu/ctis-ctrdata-demo-json")
+    assert (len(got.records), len(got.rejected)) == (3, 0)
+    assert {r.entry.registry for r in got.records} == {"CTIS"}
+    assert [r.entry.registry_id for r in got.records if r.uk_site] == []
 
     # older ctrdata shape (search list + full record merged)
     raw = json.loads((samples / "eu/ctis-ctrdata-demo-json/2022-500676-59-00.json").read_text())
@@ -121,9 +147,44 @@ def test_euctr_full_text_download(read):
     )
 
 
-def test_euctr_scrape_csv(read, samples):
-    path = samples / "eu/direcct-euctr-scrape/euctr_03apr_2022.csv"
-    got = read("eu/direcct-euctr-scrape")
+def test_euctr_scrape_csv_written_for_the_tests():
+    """The scrape's layout with invented trials (tests/data/synthetic/README.md)."""
+    path = SYNTHETIC / "euctr-scrape.csv"
+    with open(path, newline="", encoding="utf-8") as fp:
+        rows = list(csv.DictReader(fp))
+    got = read_file(path)
+    assert len(rows) == 5
+    # the repeated row of a trial is read once: 4 trials
+    assert all(isinstance(r, TrialRecord) for r in got) and len(got) == 4
+    assert [r.entry.registry_id for r in got] == [
+        "2020-900001-11",
+        "2020-900002-12",
+        "2020-900003-13",
+        "2020-900004-14",
+    ]
+    assert {r.entry.registry for r in got} == {"EUCTR"}
+
+    rec = got[2]
+    secondary = ast.literal_eval(rows[2]["secondary_ids"])
+    assert rec.cross_refs == {"eudract": "2020-900003-13", "nct": secondary["nct_id"]}
+    assert rec.countries == ("Italy",) and rec.overall_status == "ongoing"
+
+    rec = got[1]
+    assert rec.completion == DateValue(date(2020, 4, 28), "day", True)
+    assert rec.overall_status == "prematurely_ended"
+
+    # member states by code, GB among them: a UK trial, ended on the last global end date
+    rec = got[3]
+    assert ast.literal_eval(rows[3]["countries"]) == ["ES", "GB", "FR"]
+    assert rec.countries == ("France", "Spain", "United Kingdom") and rec.uk_site is True
+    assert rec.completion == DateValue(date(2020, 12, 18), "day", True)
+
+
+@pytest.mark.corpus
+def test_euctr_scrape_csv(corpus_read, corpus):
+    # (a repository that states no licence: only in the developer corpus)
+    path = corpus / "eu/direcct-euctr-scrape/euctr_03apr_2022.csv"
+    got = corpus_read("eu/direcct-euctr-scrape")
     with open(path, newline="", encoding="utf-8") as fp:
         rows = list(csv.DictReader(fp))
     assert len(rows) == 389

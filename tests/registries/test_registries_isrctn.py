@@ -8,7 +8,10 @@ import re
 from datetime import date
 from xml.sax.saxutils import escape
 
+import pytest
+
 from portal.registries import DateValue, Rejected, TrialRecord, detect_format, read_file
+from tests.conftest import SYNTHETIC
 
 
 def test_isrctn_ctrdata_json(read, samples):
@@ -44,9 +47,39 @@ def test_isrctn_ctrdata_cross_refs_and_phase(read, samples):
     assert rec.uk_site is True
 
 
-def test_isrctn_csv_export(read, samples):
-    path = samples / "isrctn/isrctn-search-export-csv/ISRCTN_search_results_03apr2022_full.csv"
-    got = read("isrctn/isrctn-search-export-csv")
+def test_isrctn_csv_export_written_for_the_tests():
+    """The export's layout with invented trials (tests/data/synthetic/README.md)."""
+    path = SYNTHETIC / "isrctn-search-export.csv"
+    assert detect_format(path.read_bytes()[:4096]) == "isrctn-csv"
+    with open(path, newline="", encoding="utf-8") as fp:
+        rows = list(csv.DictReader(fp))
+    got = read_file(path)
+    assert all(isinstance(r, TrialRecord) for r in got) and len(got) == len(rows) == 5
+    assert [r.entry.registry for r in got] == ["ISRCTN"] * 5
+
+    rec, row = got[1], rows[1]
+    assert rec.source_record == "row 2 (ISRCTN90000002)"
+    assert rec.entry.registry_id == row["ISRCTN"]
+    assert rec.start == DateValue(date(2020, 2, 13), "day", None)  # "13/02/2020", dd/mm/yyyy
+    assert rec.completion.to_fact() == "2020-08-28" and row["Overall trial end"] == "28/08/2020"
+    assert rec.entry.last_updated == date(2022, 4, 1)
+    assert rec.overall_status == "completed"
+    assert rec.cross_refs == {"isrctn": "ISRCTN90000002", "eudract": "2020-900002-12"}
+    assert rec.countries == () and rec.uk_site is None  # the export has no country column
+    # "Nil known" is no cross-reference; both numbers are when given
+    assert got[0].cross_refs == {"isrctn": "ISRCTN90000001"}
+    assert got[4].cross_refs == {
+        "isrctn": "ISRCTN90000005",
+        "eudract": "2014-900005-15",
+        "nct": "NCT90000005",
+    }
+
+
+@pytest.mark.corpus
+def test_isrctn_csv_export(corpus_read, corpus):
+    # (a repository that states no licence: only in the developer corpus)
+    path = corpus / "isrctn/isrctn-search-export-csv/ISRCTN_search_results_03apr2022_full.csv"
+    got = corpus_read("isrctn/isrctn-search-export-csv")
     assert (len(got.records), len(got.rejected)) == (5167, 0)
     with open(path, newline="", encoding="utf-8") as fp:
         rows = list(csv.DictReader(fp))

@@ -21,6 +21,7 @@ from portal.registries import (
     iter_records,
     read_file,
 )
+from tests.conftest import SYNTHETIC
 
 # one sample per format: (path under the samples root, expected format)
 FORMAT_SAMPLES = [
@@ -30,24 +31,44 @@ FORMAT_SAMPLES = [
     ("ctgov-classic-api-json/aact-fixtures/NCT02028676.json", "ctgov-classic-api-json"),
     ("ctgov-classic-ctrdata-json/NCT00506441.json", "ctgov-classic-ctrdata-json"),
     ("isrctn/ctrdata-demo-json/88261002.json", "isrctn-ctrdata-json"),
-    (
-        "isrctn/isrctn-search-export-csv/ISRCTN_search_results_03apr2022_full.csv",
-        "isrctn-csv",
-    ),
     ("who-ictrp/ICTRP-Results_18Mar2020.xml", "ictrp-xml"),
     ("who-ictrp/COVID19-927-trials_7Apr2020.csv", "ictrp-csv"),
     ("eu/euctr-ctrdata-demo-json/2012-003632-23-GB.json", "euctr-ctrdata-json"),
     ("eu/ctis-ctrdata-demo-json/2022-500676-59-00.json", "ctis-ctrdata-json"),
     ("eu/euctr-fulltext/test_error_trials_euctr.txt", "euctr-text"),
-    ("eu/direcct-euctr-scrape/euctr_03apr_2022.csv", "euctr-scrape-csv"),
     ("eu/euctr-html-ebmdatalab/a.html", "euctr-html"),
     ("eu/eu-trials-tracker-fixtures/trials.csv", "eu-trials-tracker"),
+]
+# formats whose only samples come from repositories that state no licence (corpus only)
+CORPUS_FORMAT_SAMPLES = [
+    (
+        "isrctn/isrctn-search-export-csv/ISRCTN_search_results_03apr2022_full.csv",
+        "isrctn-csv",
+    ),
+    ("eu/direcct-euctr-scrape/euctr_03apr_2022.csv", "euctr-scrape-csv"),
 ]
 
 
 @pytest.mark.parametrize(("relative", "expected"), FORMAT_SAMPLES)
 def test_detection_by_content_not_extension(samples, tmp_path, relative, expected):
-    source = samples / relative
+    check_detection(samples / relative, tmp_path, expected)
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("isrctn-search-export.csv", "isrctn-csv"), ("euctr-scrape.csv", "euctr-scrape-csv")],
+)
+def test_detection_of_the_exports_written_for_the_tests(tmp_path, name, expected):
+    check_detection(SYNTHETIC / name, tmp_path, expected)
+
+
+@pytest.mark.corpus
+@pytest.mark.parametrize(("relative", "expected"), CORPUS_FORMAT_SAMPLES)
+def test_corpus_detection_by_content_not_extension(corpus, tmp_path, relative, expected):
+    check_detection(corpus / relative, tmp_path, expected)
+
+
+def check_detection(source, tmp_path, expected):
     assert detect_format(source.read_bytes()[:4096]) == expected
     # the same bytes under a misleading name read exactly the same
     renamed = tmp_path / "export.pdf"
@@ -93,7 +114,7 @@ def test_zip_of_a_folder(samples, tmp_path):
     direct = list(iter_records([folder]))
     zipped = list(iter_records([archive]))
     assert [_comparable(r) for r in zipped] == [_comparable(r) for r in direct]
-    assert sum(isinstance(r, TrialRecord) for r in zipped) == 7 + 5167
+    assert sum(isinstance(r, TrialRecord) for r in zipped) == 7
     sample = next(r for r in zipped if isinstance(r, TrialRecord))
     assert sample.source_file.startswith(f"{archive}!isrctn/")
 
@@ -103,7 +124,7 @@ def test_gzip_file(samples, tmp_path):
     packed = tmp_path / "ictrp.csv.gz"
     packed.write_bytes(gzip.compress(source.read_bytes()))
     records = [r for r in read_file(packed) if isinstance(r, TrialRecord)]
-    assert len(records) == 619
+    assert len(records) == 59
 
 
 def test_json_array_of_studies(samples, tmp_path):
@@ -195,8 +216,25 @@ def test_broken_xml_keeps_the_records_before_it(samples, tmp_path):
     assert isinstance(refused, Rejected) and refused.reason.startswith("broken XML: refused")
 
 
-def test_csv_impossible_date_rejects_the_row_only(samples, tmp_path):
-    source = samples / "isrctn/isrctn-search-export-csv/ISRCTN_search_results_03apr2022_full.csv"
+def test_csv_impossible_date_rejects_the_row_only_in_an_export_written_for_the_tests(tmp_path):
+    source = SYNTHETIC / "isrctn-search-export.csv"
+    lines = source.read_text("utf-8").splitlines(keepends=True)
+    assert "13/02/2020" in lines[2]
+    lines[2] = lines[2].replace("13/02/2020", "30/02/2020")
+    (tmp_path / "export.csv").write_text("".join(lines), "utf-8")
+    items = read_file(tmp_path / "export.csv")
+    assert [type(r).__name__ for r in items] == ["TrialRecord", "Rejected"] + ["TrialRecord"] * 3
+    assert items[1] == Rejected(
+        str(tmp_path / "export.csv"),
+        "row 2 (ISRCTN90000002)",
+        "impossible date 30/02/2020 in overall trial start date",
+    )
+
+
+@pytest.mark.corpus
+def test_csv_impossible_date_rejects_the_row_only(corpus, tmp_path):
+    # (an export from a repository that states no licence: only in the developer corpus)
+    source = corpus / "isrctn/isrctn-search-export-csv/ISRCTN_search_results_03apr2022_full.csv"
     lines = source.read_text("utf-8").splitlines(keepends=True)[:6]
     lines[2] = lines[2].replace("13/02/2020", "30/02/2020")
     (tmp_path / "export.csv").write_text("".join(lines), "utf-8")
@@ -271,6 +309,23 @@ def test_whole_sample_tree(samples):
     items = list(iter_records([samples]))
     records = [r for r in items if isinstance(r, TrialRecord)]
     rejected = [r for r in items if isinstance(r, Rejected)]
+    # CT.gov v2, classic XML, classic API, ctrdata classic; ISRCTN; ICTRP XML and CSV;
+    # EUCTR ctrdata and full text; CTIS (the project's SOURCES.md)
+    assert len(records) == 12 + 7 + 6 + 5 + 7 + 28 + 59 + 9 + 3 + 3
+    # SOURCES.md, the 4 licence files, 2 EUCTR HTML pages, 3 EU Trials Tracker files
+    assert len(rejected) == 10
+    registries = Counter(r.entry.registry for r in records)
+    assert registries["ISRCTN"] == 7 + 6
+    assert registries["EUCTR"] == 9 + 3 + 13
+    assert registries["CTIS"] == 3
+    check_every_date_and_fact(records)
+
+
+@pytest.mark.corpus
+def test_whole_corpus_tree(corpus):
+    items = list(iter_records([corpus]))
+    records = [r for r in items if isinstance(r, TrialRecord)]
+    rejected = [r for r in items if isinstance(r, Rejected)]
     assert len(records) == 237 + 83 + 71 + 32 + 7 + 5167 + 386 + 619 + 18 + 7 + 3 + 338
     # SOURCES.md, 2 EUCTR HTML pages, 3 EU Trials Tracker files
     assert len(rejected) == 6
@@ -278,6 +333,10 @@ def test_whole_sample_tree(samples):
     assert registries["ISRCTN"] == 7 + 5167 + 6
     assert registries["EUCTR"] == 18 + 3 + 338 + 13
     assert registries["CTIS"] == 7
+    check_every_date_and_fact(records)
+
+
+def check_every_date_and_fact(records):
     # every date came out as a real date and facts are JSON-able everywhere
     for rec in records:
         json.dumps(rec.to_facts())

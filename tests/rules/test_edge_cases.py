@@ -30,6 +30,9 @@ def verdict(facts: dict, as_of: date, duty: str, params: Params = DEFAULT_PARAMS
     return o
 
 
+# RULES.md "Which EU law applies": the eu-ctr duties below are CTR duties (an EU CT number).
+CTR = {"eu_ct_number": "2026-500001-12-00"}
+
 CASES = [
     # (case, facts, as_of, duty, expected attributes)
     (
@@ -62,14 +65,14 @@ CASES = [
     ),
     (
         "end on 31 August + 6 months (EU paediatric) lands on a leap day",
-        {"countries": ["Germany"], "end_of_trial_on": "2027-08-31", "paediatric": True},
+        {**CTR, "countries": ["Germany"], "end_of_trial_on": "2027-08-31", "paediatric": True},
         date(2027, 9, 1),
         "EU-RES",
         {"status": "upcoming", "due": date(2028, 2, 29), "missing": ["CTIS"]},
     ),
     (
         "end on 31 August + 6 months (EU paediatric) in a common year",
-        {"countries": ["France"], "end_of_trial_on": "2026-08-31", "paediatric": True},
+        {**CTR, "countries": ["France"], "end_of_trial_on": "2026-08-31", "paediatric": True},
         date(2026, 9, 1),
         "EU-RES",
         {"due": date(2027, 2, 28)},
@@ -431,6 +434,7 @@ CASES = [
     (
         "EU start events are due 15 days after each event",
         {
+            **CTR,
             "countries": ["Spain"],
             "eu_events": [
                 {"event": "trial_start", "on": "2026-09-01", "notified_on": "2026-09-10"},
@@ -449,6 +453,7 @@ CASES = [
     (
         "EU events: a late notification outranks an event not yet due",
         {
+            **CTR,
             "countries": ["Spain"],
             "eu_events": [
                 {"event": "trial_start", "on": "2026-09-01", "notified_on": "2026-09-20"},
@@ -466,6 +471,7 @@ CASES = [
     (
         "EU end notified late in one member state",
         {
+            **CTR,
             "countries": ["Spain", "Italy"],
             "eu_events": [
                 {"event": "end_member_state", "on": "2026-09-01", "notified_on": "2026-09-20"},

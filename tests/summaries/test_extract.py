@@ -100,3 +100,32 @@ def test_a_broken_docx_is_refused():
 
 def test_control_characters_are_dropped_and_newlines_unified():
     assert ex.tidy("a\r\nb\x07c\n\n\n\nd") == "a\nbc\n\nd"
+
+
+@pytest.mark.parametrize(
+    "data, name, message",
+    [
+        (LAY_SUMMARY.encode(), "fake.pdf", "ends in .pdf, but it holds plain text, not a PDF"),
+        (pdf_bytes(), "summary.docx", "ends in .docx, but it holds a PDF"),
+        (docx_bytes(), "notes.txt", "ends in .txt, but it holds a Word document"),
+        (LAY_SUMMARY.encode(), "summary.rtf", "names end in .rtf are not accepted"),
+    ],
+)
+def test_a_name_that_promises_other_content_is_refused(data, name, message):
+    with pytest.raises(ex.ExtractionError, match=message):
+        ex.extract(data, name)
+
+
+@pytest.mark.parametrize(
+    "data, name",
+    [
+        (pdf_bytes(), "Summary.PDF"),
+        (docx_bytes(), "s.docx"),
+        (LAY_SUMMARY.encode(), "s.md"),
+        (b"# Results\n\nFewer attacks.", "s.txt"),
+        (LAY_SUMMARY.encode(), "no ending"),
+        (LAY_SUMMARY.encode(), ""),
+    ],
+)
+def test_names_that_match_their_content_are_accepted(data, name):
+    assert ex.extract(data, name).text

@@ -45,7 +45,7 @@ def test_scoring_needs_no_network_and_no_nltk_data(monkeypatch):
 
 
 def test_plain_short_sentences_meet_the_target_and_dense_ones_do_not():
-    easy = r.scores("We gave people a new pill. It helped them. They felt well. " * 5)
+    easy = r.scores("We gave people a new pill. It helped them. They felt well. " * 12)
     hard = r.scores(
         "Pharmacokinetic characterisation demonstrated considerably diminished bioavailability "
         "following subcutaneous administration in immunocompromised individuals. " * 5
@@ -101,14 +101,49 @@ def test_the_starter_list_is_loaded_from_the_data_file():
     assert len(terms) > 50
 
 
-def test_the_checklist_finds_each_item_by_heading_or_keyword():
+def test_the_checklist_finds_each_item_by_the_text_under_its_heading_or_keywords():
     rows = {row["key"]: row for row in check(LAY_SUMMARY, ["Why was the trial done?"])}
     assert all(row["found"] for row in rows.values()), rows
-    assert rows["why"]["evidence"] == "heading “Why was the trial done?”"
-    assert rows["side_effects"]["evidence"].startswith("mentions")
+    assert rows["why"]["evidence"] == "text under the heading “Why was the trial done?”"
+    assert rows["results"]["evidence"] == "text under the heading “What were the results?”"
+    assert rows["title_sponsor"]["evidence"].startswith("mentions")
 
 
 def test_the_checklist_says_what_is_missing():
     rows = {row["key"]: row["found"] for row in check("The medicine worked well.", [])}
     assert rows["given"] is True
     assert rows["side_effects"] is False and rows["more_info"] is False
+
+
+def test_headings_without_text_under_them_do_not_count():
+    text = "# Lay summary of the Breathwell trial\n\n## What were the results?\n\n## Side effects\n"
+    rows = {row["key"]: row for row in check(text, [])}
+    assert rows["results"]["found"] is False
+    assert (
+        rows["results"]["evidence"] == "the heading “What were the results?” has no text under it"
+    )
+    assert rows["side_effects"]["found"] is False
+
+
+def test_results_need_text_under_a_results_heading_not_the_word_results():
+    text = (
+        "Results of the Breathwell trial\n\nThe results will help doctors. We found that people "
+        "had fewer attacks."
+    )
+    rows = {row["key"]: row for row in check(text, [])}
+    assert rows["results"]["found"] is False
+    inline = "Lay summary of the trial\n\nWhat were the main results? People had fewer attacks."
+    found = {row["key"]: row for row in check(inline, [])}["results"]
+    assert found["found"] is True
+    assert found["evidence"] == "text under the heading “What were the main results?”"
+
+
+def test_a_summary_under_100_words_is_too_short_to_score():
+    seven = r.scores("We gave people a new pill today.")
+    assert seven["words"] == 7 and seven["too_short"] is True
+    assert seven["meets_target"] == {
+        "flesch_reading_ease": False,
+        "flesch_kincaid_grade": False,
+        "smog_index": False,
+    }
+    assert r.scores(LAY_SUMMARY)["too_short"] is False

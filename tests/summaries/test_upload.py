@@ -60,13 +60,76 @@ def test_each_file_type_is_read_scored_and_shown(sponsor, browser, make, name, k
     ).scalar_one()
 
 
-def test_a_pdf_renamed_txt_is_judged_by_its_content(sponsor, browser):
+def test_a_pdf_renamed_txt_is_refused_because_its_content_does_not_match(sponsor, browser):
     _org, _user, trial = sponsor
-    upload(browser, trial.id, pdf_bytes(), "innocent.txt")
+    html = upload(browser, trial.id, pdf_bytes(), "innocent.txt").get_data(as_text=True)
+    assert "There is a problem" in html
+    assert "The file&#39;s name ends in .txt, but it holds a PDF, not plain text." in html
+    assert nothing_stored()
+
+
+def test_a_text_file_named_pdf_is_refused_with_the_reason_beside_the_field(sponsor, browser):
+    _org, _user, trial = sponsor
+    response = upload(browser, trial.id, LAY_SUMMARY.encode(), "fake.pdf")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 200
+    message = "The file&#39;s name ends in .pdf, but it holds plain text, not a PDF."
+    assert message in html
+    # beside the field (GOV.UK error message) and linked from the error summary
+    assert 'id="file-error"' in html and 'href="#file"' in html
+    assert nothing_stored()
+
+
+def test_a_file_with_no_ending_is_judged_by_its_content(sponsor, browser):
+    _org, _user, trial = sponsor
+    upload(browser, trial.id, pdf_bytes(), "lay summary")
     version = db.session.execute(sa.select(SummaryVersion)).scalar_one()
     assert version.readability["kind"] == "pdf"
-    assert version.file.content_type == "application/pdf"
-    assert version.file.original_name == "innocent.pdf"
+    assert version.file.original_name == "lay summary.pdf"
+
+
+def test_an_upload_over_the_request_limit_comes_back_to_the_form(sponsor, browser, app):
+    _org, _user, trial = sponsor
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = upload(browser, trial.id, b"A" * (limit + 1), "big.txt")
+    html = response.get_data(as_text=True)
+    assert response.status_code == 413
+    assert "Upload the lay summary" in html and 'enctype="multipart/form-data"' in html
+    assert 'id="file-error"' in html
+    assert "The selected file must be smaller than 10 MB" in html
+    assert nothing_stored()
+
+
+def test_an_offer_over_the_request_limit_comes_back_to_the_offer_form(sponsor, browser, app):
+    from tests.summaries.helpers import post_multipart
+
+    _org, _user, trial = sponsor
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = post_multipart(
+        browser,
+        f"/trials/{trial.id}/participant-offer",
+        {"method": "letter"},
+        {"file": (b"A" * (limit + 1), "sent.txt")},
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 413
+    assert "Record the offer" in html and 'id="file-error"' in html
+    assert "smaller than 10 MB" in html and "Enter your answers again" in html
+
+
+def test_an_outsider_over_the_request_limit_gets_the_plain_page(sponsor, browser, app):
+    _org, _user, trial = sponsor
+    browser.logout()
+    browser.login(member("sponsor").email, PASSWORD)
+    limit = app.config["MAX_CONTENT_LENGTH"]
+    response = browser.client.post(
+        f"/trials/{trial.id}/summaries/new",
+        data=b"A" * (limit + 1),
+        content_type="multipart/form-data; boundary=x",
+    )
+    html = response.get_data(as_text=True)
+    assert response.status_code == 413 and "The file is too large" in html
+    assert trial.title not in html
 
 
 BAD_FILES = [
@@ -77,6 +140,8 @@ BAD_FILES = [
     (zip_bomb(), "summary.docx", "expands to far more data than a lay summary"),
     (b"A" * (MAX_BYTES + 100), "big.txt", "The selected file must be smaller than 10 MB"),
     (b"\xff\xfe\x00\x01binary", "summary.pdf", "The file type is not accepted"),
+    (b"Some words.", "summary.html", "Files whose names end in .html are not accepted"),
+    (docx_bytes(), "summary.pdf", "it holds a Word document (DOCX), not a PDF"),
 ]
 
 
@@ -98,7 +163,7 @@ def test_bad_files_get_a_clear_message_and_nothing_is_stored(sponsor, browser, a
 def test_markup_in_a_text_file_is_shown_escaped_never_run(sponsor, browser):
     _org, _user, trial = sponsor
     data = b"<script>alert(1)</script>\n<b>Results</b> were good. The medicine worked."
-    html = upload(browser, trial.id, data, "x.html", follow=True).get_data(as_text=True)
+    html = upload(browser, trial.id, data, "x.txt", follow=True).get_data(as_text=True)
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert "&lt;b&gt;Results&lt;/b&gt;" in html
@@ -186,3 +251,27 @@ def test_anonymous_users_are_sent_to_sign_in(app, client):
     for url in (f"/trials/{trial.id}/summaries/new", f"/trials/{trial.id}/summaries/1/download"):
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response.location
+
+
+def test_a_short_summary_is_too_short_to_score_not_meeting_the_target(sponsor, browser):
+    _org, _user, trial = sponsor
+    data = b"We gave people a pill. It helped them."
+    html = upload(browser, trial.id, data, "short.txt", follow=True).get_data(as_text=True)
+    assert "Too short to score." in html and "The summary has 8 words" in html
+    assert "Meets the target" not in html
+    version = db.session.execute(sa.select(SummaryVersion)).scalar_one()
+    assert version.readability["scores"]["too_short"] is True
+    assert not any(version.readability["scores"]["meets_target"].values())
+
+
+def test_a_title_mentioning_results_does_not_count_as_the_results(sponsor, browser):
+    _org, _user, trial = sponsor
+    data = LAY_SUMMARY.replace(
+        "What were the results?\nPeople who had Breathwell had fewer asthma attacks.\n", ""
+    ).replace("A trial of", "Results of a trial of")
+    upload(browser, trial.id, data.encode(), "s.txt")
+    version = db.session.execute(sa.select(SummaryVersion)).scalar_one()
+    rows = {row["key"]: row for row in version.readability["checklist"]}
+    assert rows["results"]["found"] is False
+    assert "only the title" in rows["results"]["evidence"]
+    assert rows["side_effects"]["found"] is True
