@@ -12,7 +12,7 @@ from portal.extensions import db
 from portal.forms_util import add_service_error
 from portal.models import Claim, Organisation
 from portal.review import bp
-from portal.services import ServiceError, accounts
+from portal.services import AlreadyDone, ServiceError, accounts
 from portal.services import claims as claims_service
 
 
@@ -42,6 +42,9 @@ def organisation(org_id: int):
             accounts.decide_organisation(
                 current_user, org.id, form.decision.data == "approve", form.reason.data or ""
             )
+        except AlreadyDone as exc:
+            flash(exc.message, "info")
+            return redirect(url_for("review.organisations"))
         except ServiceError as exc:
             add_service_error(form, exc, default_field="reason")
         else:
@@ -75,11 +78,14 @@ def claim(claim_id: int):
         else None
     )
     form = DecisionForm()  # approve, or reject with a reason: the same as for organisations
-    if claim.status in ("pending", "disputed") and form.validate_on_submit():
+    if form.validate_on_submit():  # a decided claim: the service says what stands
         try:
             claims_service.decide_claim(
                 current_user, claim.id, form.decision.data == "approve", form.reason.data or ""
             )
+        except AlreadyDone as exc:
+            flash(exc.message, "info")
+            return redirect(url_for("review.claims"))
         except ServiceError as exc:
             add_service_error(form, exc, default_field="reason")
         else:
@@ -146,11 +152,14 @@ def submission(submission_id: int):
     item = db.get_or_404(Submission, submission_id)
     trial = db.session.get(Trial, item.trial_id)
     form = ReviewDecisionForm()
-    if item.status == "waiting" and form.validate_on_submit():
+    if form.validate_on_submit():  # a decided item: the service says what stands
         try:
             review_service.decide(
                 current_user, item.id, form.decision.data, form.comment.data or ""
             )
+        except AlreadyDone as exc:
+            flash(exc.message, "info")
+            return redirect(url_for("review.queue"))
         except ServiceError as exc:
             add_service_error(form, exc, default_field="decision")
         else:

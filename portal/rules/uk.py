@@ -6,6 +6,7 @@ transitional arrangements), waived, data_needed, then the status from the due da
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 
 from .common import (
@@ -146,6 +147,10 @@ def _reg_due(approval: date, fp: date | None, old: bool, p: Params) -> date:
     return due
 
 
+def _ref(d) -> str:
+    return f"reference {d.reference}" if d.reference else "no reference recorded"
+
+
 def _registered(r) -> date:
     return r.registered_on
 
@@ -163,13 +168,50 @@ def _finish(
     estimated: bool,
     missing: list[str] | None = None,
 ) -> Obligation:
-    """Apply the UK deferrals to `due`, then derive the status."""
+    """Apply the UK deferrals to `due`, then derive the status.
+
+    RULES.md uk-2026 "Deferrals and waivers": a deferral is asked for a duty not yet done and
+    "before that duty's due date". A duty done on or before its own due date needs no deferral:
+    its verdict keeps that due date (so the page and the text name the same one), and a
+    deferral requested on or after the day the duty was done is ignored. When a deferral moves
+    the due date, the text's "by" date is the new one.
+    """
     missing = missing if missing is not None else []
     if not f.deferrals and (f.phase != "1" or f.healthy_volunteers is not True):
         return settle(
             duty, f, as_of, p, head, due, trigger, met_on, assumptions, estimated, missing
         )
-    new_due, deferred, note, est, need = uk_deferral(duty, due, f, as_of, p, assumptions)
+    if met_on is not None and met_on <= due:  # done on time: nothing to defer
+        note = "".join(
+            f"A deferral ({_ref(d)}) requested on {format_date(d.requested_on)} is ignored: "
+            f"the duty was already done. "
+            for d in f.deferrals or ()
+            if d.duty == duty and d.requested_on >= met_on
+        )
+        return settle(duty, f, as_of, p, head + note, due, trigger, met_on, assumptions,
+                      estimated, missing)  # fmt: skip
+    ignored = ""
+    fd = f  # the facts the deferrals are worked out from
+    if met_on is not None and f.deferrals:
+        late = [d for d in f.deferrals if d.duty == duty and d.requested_on >= met_on]
+        if late:
+            ignored = "".join(
+                f"A deferral ({_ref(d)}) requested on {format_date(d.requested_on)} is ignored: "
+                f"the duty was already done on {format_date(met_on)}. "
+                for d in late
+            )
+            fd = replace(f, deferrals=tuple(d for d in f.deferrals if d not in late))
+            if not fd.deferrals and (f.phase != "1" or f.healthy_volunteers is not True):
+                return settle(duty, f, as_of, p, head + ignored, due, trigger, met_on,
+                              assumptions, estimated, missing)  # fmt: skip
+    new_due, deferred, note, est, need = uk_deferral(duty, due, fd, as_of, p, assumptions)
+    note = ignored + note
+    if new_due is not None and new_due != due:  # the text names the due date in force
+        head = head.replace(
+            f"by {format_date(due)}",
+            f"by {format_date(new_due)} (deferred from {format_date(due)})",
+            1,
+        )
     if new_due is None:  # deferred, but the end of the deferral is not known yet
         if met_on is not None and met_on <= due:
             return settle(duty, f, as_of, p, head + note, due, trigger, met_on, assumptions,

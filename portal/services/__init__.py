@@ -34,6 +34,11 @@ class ServiceError(Exception):
         self.field = field
 
 
+class AlreadyDone(ServiceError):
+    """A repeated decision (approving what is already approved...): nothing was changed,
+    recorded or sent. Views show the message as information, not as an error."""
+
+
 def transactional(fn: Callable[P, R]) -> Callable[P, R]:
     """Commit when the outermost service call returns; roll back everything if it raises."""
 

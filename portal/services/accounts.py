@@ -16,7 +16,7 @@ from portal.extensions import db
 from portal.mail import queue_email
 from portal.models import Invitation, Membership, Organisation, User, UserSession
 from portal.models.accounts import INVITATION_DAYS, ORG_ROLES
-from portal.services import ServiceError, transactional
+from portal.services import AlreadyDone, ServiceError, transactional
 from portal.services.audit import record
 from portal.timeutil import utcnow
 from portal.tokens import TokenError, make_token, read_token, spend_token
@@ -513,10 +513,28 @@ def create_organisation(
 def decide_organisation(
     reviewer: User, org_id: int, approve: bool, reason: str = ""
 ) -> Organisation:
-    """A reviewer approves or rejects a pending organisation."""
-    org = db.session.get(Organisation, org_id)
+    """A reviewer approves or rejects a pending organisation.
+
+    Idempotent: the decision it already has changes nothing, records nothing and sends no email
+    (raises AlreadyDone, saying so). The row is locked so two reviewers deciding at once run one
+    after the other."""
+    org = (
+        db.session.execute(
+            sa.select(Organisation)
+            .where(Organisation.id == org_id)
+            .with_for_update(of=Organisation)  # OF: the eager loads are outer joins
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
     if org is None:
         raise ServiceError("That organisation does not exist.")
+    target = "approved" if approve else "rejected"
+    if org.status == target:
+        raise AlreadyDone(
+            f"{org.name} is already {target}: nothing was changed and no email was sent."
+        )
     if not approve and not reason.strip():
         raise ServiceError("Enter the reason for rejecting this organisation.", field="reason")
     before = {"status": org.status}

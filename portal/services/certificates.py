@@ -30,7 +30,6 @@ from portal.models import (
     Obligation,
     Organisation,
     ParameterSet,
-    RegistryEntry,
     Trial,
     TrialIdentifier,
     User,
@@ -203,6 +202,10 @@ def _obligation_entry(ob: Obligation, as_of: date) -> dict[str, Any]:
     if status in STILL_OPEN and ob.due is not None and ob.due < as_of:
         status = "overdue"
         note = f"due date passed since the verdict of {day_text(ob.as_of)}"
+    withheld = verdict.get("evidence_withheld")  # portal.services.evidence
+    if withheld:
+        reason = f"not counted as done: {str(withheld).rstrip('.')}"
+        note = f"{note}; {reason}" if note else reason
     return {
         "duty": ob.duty,
         "title": verdict.get("title") or ob.duty,
@@ -259,11 +262,12 @@ def build_statement(
         trial_verdicts(trial.id),
         key=lambda o: (RULESET_ORDER.get(o.ruleset, 9), o.duty, o.id or 0),
     )
-    entries = db.session.execute(
-        sa.select(RegistryEntry)
-        .where(RegistryEntry.trial_id == trial.id)
-        .order_by(RegistryEntry.registry_name, RegistryEntry.registry_id)
-    ).scalars()
+    from portal.services import results
+
+    # Results posted as the verdicts read them (the registry's date, else the sponsor's).
+    entries = sorted(
+        results.views(trial), key=lambda e: (e.registry_name or "", e.registry_id or "")
+    )
     identifiers = db.session.execute(
         sa.select(TrialIdentifier)
         .where(TrialIdentifier.trial_id == trial.id)

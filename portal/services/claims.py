@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from portal.claims.matching import sponsor_name_matches
 from portal.extensions import db
 from portal.models import Claim, Organisation, RegistryEntry, Trial, TrialIdentifier, User
-from portal.services import ServiceError, transactional
+from portal.services import AlreadyDone, ServiceError, transactional
 from portal.services.accounts import email_domain
 from portal.services.audit import record
 from portal.timeutil import utcnow
@@ -114,9 +114,25 @@ def claim_trial(user: User, trial_id: int) -> Claim:
 
 @transactional
 def decide_claim(reviewer: User, claim_id: int, approve: bool, reason: str) -> Claim:
-    """A reviewer approves or rejects a pending claim, or resolves a dispute."""
-    claim = db.session.get(Claim, claim_id)
-    if claim is None or claim.status not in ("pending", "disputed"):
+    """A reviewer approves or rejects a pending claim, or resolves a dispute.
+
+    Idempotent: repeating the decision a claim already has changes nothing (AlreadyDone); the
+    other decision on a decided claim is refused. The claim row is locked first."""
+    claim = (
+        db.session.execute(
+            sa.select(Claim)
+            .where(Claim.id == claim_id)
+            .with_for_update(of=Claim)  # OF: the eager loads are outer joins
+            .execution_options(populate_existing=True)
+        )
+        .unique()
+        .scalar_one_or_none()
+    )
+    if claim is None:
+        raise ServiceError("That claim does not exist.")
+    if claim.status == ("approved" if approve else "rejected"):
+        raise AlreadyDone(f"This claim is already {claim.status}: nothing was changed.")
+    if claim.status not in ("pending", "disputed"):
         raise ServiceError("This claim has already been decided.")
     reason = (reason or "").strip()
     if not approve and not reason:

@@ -69,9 +69,10 @@ from portal.models import (
 from portal.obligations import stored as na_store
 from portal.obligations.encode import STORED_OMITS, VerdictEncoder, dumps
 from portal.rules import Facts, FactsError, Params, evaluate, facts_to_check
+from portal.rules.evidence import withhold_all
 from portal.rules.facts import FACT_KEYS
 from portal.rules.model import NOT_APPLICABLE
-from portal.services import after_commit
+from portal.services import after_commit, evidence
 from portal.services.parameters import current_params
 from portal.timeutil import today, utcnow
 from portal.trials.facts import build_facts
@@ -320,24 +321,32 @@ def latest_recompute_job() -> BackgroundJob | None:
 # facts (FACT_KEYS); raise FACTS_BUILD whenever portal.trials.facts.build_facts changes how it
 # reads records or sponsor entries.
 # 2: the registry's end of trial kept beside the sponsor's (registry_end_of_trial_on), and the
-# document lists the facts to check ("checks").
-FACTS_BUILD = 2
+# document lists the facts to check ("checks"). 3: the document also holds the duties whose
+# evidence is withheld.
+FACTS_BUILD = 3
 FACTS_FORMAT = f"{FACTS_BUILD}:{zlib.crc32(' '.join(FACT_KEYS).encode()):08x}"
 
 
 def facts_document(
-    facts: Facts, problems: Sequence[str], checks: Sequence[Any] = ()
+    facts: Facts,
+    problems: Sequence[str],
+    checks: Sequence[Any] = (),
+    withheld: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts), with
     the facts to check found in them (RULES.md "Facts that contradict each other": ``checks``,
-    each {"check", "kind"}; the dashboard's "facts to check" filter reads them)."""
-    return {
+    each {"check", "kind"}; the dashboard's "facts to check" filter reads them) and the duties
+    whose evidence a reviewer has not accepted (``portal.services.evidence``)."""
+    doc = {
         "format": FACTS_FORMAT,
         "facts": facts.to_dict(),
         "sources": dict(facts.sources),
         "problems": list(problems),
         "checks": [{"check": c.check, "kind": c.kind} for c in checks],
     }
+    if withheld:
+        doc["withheld"] = dict(withheld)
+    return doc
 
 
 def verdicts_digest(texts: Iterable[str]) -> str:
@@ -511,6 +520,7 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         stored[trial_id] = (inputs, facts_text, digest)
         na_docs[trial_id] = na_doc
     existing = _existing(conn, where(O.c.trial_id))
+    withheld = evidence.withheld(where)
 
     batch = _Batch(reason, as_of, version)
     evaluator = _Evaluator(as_of, version, params)
@@ -519,7 +529,7 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         facts = _facts(imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows))
         batch.trial(
             trial_id,
-            _work(evaluator, *facts),
+            _work(evaluator, *facts, withheld.get(trial_id)),
             stored.get(trial_id),
             existing.pop(trial_id, {}),
             na_store.parse(na_docs.get(trial_id)),
@@ -549,14 +559,19 @@ class Worked(NamedTuple):
     problems: bool
 
 
-def _work(evaluator: _Evaluator, facts: Facts, problems: Sequence[str]) -> Worked:
-    verdicts = evaluator.encode(facts, problems)
+def _work(
+    evaluator: _Evaluator,
+    facts: Facts,
+    problems: Sequence[str],
+    withheld: Mapping[str, str] | None = None,
+) -> Worked:
+    verdicts = evaluator.encode(facts, problems, withheld)
     checks = facts_to_check(facts, evaluator.as_of, evaluator.params)
     return Worked(
         evaluator.as_of,
         evaluator.version,
         dumps(facts.inputs),
-        dumps(facts_document(facts, problems, checks)),
+        dumps(facts_document(facts, problems, checks, withheld)),
         verdicts_digest(text for _, text in verdicts),
         _as_rows(verdicts),
         evaluator.problems,
@@ -695,22 +710,47 @@ class _Evaluator:
         self._na_texts: dict[tuple[Any, ...], str] = {}
         self.problems = False
 
-    def encode(self, facts: Facts, problems: Sequence[str]) -> list[tuple[Any, str]]:
+    def encode(
+        self, facts: Facts, problems: Sequence[str], withheld: Mapping[str, str] | None = None
+    ) -> list[tuple[Any, str]]:
         """(verdict, stored text) pairs; with ``problems`` every verdict names the facts that
-        were ignored."""
+        were ignored; the duties in ``withheld`` (duty -> reason) are not met by the evidence a
+        reviewer did not accept (``portal.rules.evidence``)."""
         self.problems = bool(problems)
         verdicts = evaluate(facts, self.as_of, self.params)
+        opened: set[str] = set()
+        if withheld:
+            before = verdicts
+            verdicts = withhold_all(verdicts, withheld, self.as_of, self.params)
+            opened = {o.id for o, b in zip(verdicts, before, strict=True) if o is not b}
         if not problems:
+            if opened:
+                return self._withheld(verdicts, opened, withheld, self.extra)  # type: ignore[arg-type]
             encode, na = self.plain.encode, self._not_applicable
             return [(o, na(o) if o.status == NOT_APPLICABLE else encode(o)) for o in verdicts]
         extra = {**self.extra, "fact_problems": list(problems)}
-        encoder = VerdictEncoder(extra, inputs=False)
         note = " Ignored stored facts that are not valid: " + "; ".join(problems) + "."
         noted = [o._replace(explanation=o.explanation + note) for o in verdicts]
-        return [
-            (o, _not_applicable_text(o, extra) if o.status == NOT_APPLICABLE else encoder.encode(o))
-            for o in noted
-        ]
+        return self._withheld(noted, opened, withheld or {}, extra)
+
+    @staticmethod
+    def _withheld(
+        verdicts: Sequence[Any], opened: set[str], withheld: Mapping[str, str], extra: dict
+    ) -> list[tuple[Any, str]]:
+        """Encode with ``extra``; a verdict its withheld evidence opened again also keeps the
+        reason on its own (``evidence_withheld``: certificates and reports show it)."""
+        encoder = VerdictEncoder(extra, inputs=False)
+        out = []
+        for o in verdicts:
+            if o.status == NOT_APPLICABLE:
+                out.append((o, _not_applicable_text(o, extra)))
+            elif o.id in opened:
+                reason = withheld[o.id]
+                mine = VerdictEncoder({**extra, "evidence_withheld": reason}, inputs=False)
+                out.append((o, mine.encode(o)))
+            else:
+                out.append((o, encoder.encode(o)))
+        return out
 
     def _not_applicable(self, o: Any) -> str:
         """The stored text of a not-applicable verdict (``stored.HIDDEN`` left out): a few
@@ -734,7 +774,10 @@ class _Evaluator:
             facts = Facts.from_dict(doc["facts"], doc["sources"])
         except (FactsError, KeyError, TypeError):  # stored under older validation rules
             return None
-        return self.encode(facts, doc.get("problems") or ())
+        withheld = doc.get("withheld")
+        return self.encode(
+            facts, doc.get("problems") or (), withheld if isinstance(withheld, dict) else None
+        )
 
 
 def _not_applicable_text(o: Any, extra: Mapping[str, Any]) -> str:
@@ -825,7 +868,11 @@ def _expire_obligations(trial_ids: set[int]) -> None:
     """ORM objects the caller may hold for these obligations (and the not-applicable verdicts
     kept with their inputs) are stale after a bulk write."""
     for obj in list(db.session.identity_map.values()):
-        if isinstance(obj, Obligation | ObligationInputs) and obj.trial_id in trial_ids:
+        if not isinstance(obj, Obligation | ObligationInputs):
+            continue
+        # Read without loading: an object already expired may be a row the recompute deleted.
+        trial_id = sa.inspect(obj).dict.get("trial_id")
+        if trial_id is None or trial_id in trial_ids:
             db.session.expire(obj)
 
 

@@ -210,6 +210,8 @@ class TrialRow:
         ]
         if self.met:
             parts.append(f"{self.met} met")
+        if self.counts[NOT_APPLICABLE]:  # worked out too: the summary counts them
+            parts.append(f"{self.counts[NOT_APPLICABLE]} not applicable")
         return " · ".join(parts) or "no duties worked out yet"
 
 

@@ -31,7 +31,7 @@ from portal.models import (
     Trial,
     User,
 )
-from portal.services import ServiceError, transactional
+from portal.services import AlreadyDone, ServiceError, transactional
 from portal.services.audit import record
 from portal.timeutil import aware, utcnow
 
@@ -185,6 +185,10 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
         )
     if len(comment) > 5000:
         raise ServiceError("The comment must be 5,000 characters or fewer.", field="comment")
+    done = {"approve": "approved", "request_changes": "changes_requested"}[decision]
+    if submission.status == done:
+        said = "approved" if done == "approved" else "sent back with changes requested"
+        raise AlreadyDone(f"This submission was already {said}: nothing was changed.")
     if submission.status != "waiting":
         raise ServiceError(
             "This submission has already been decided or replaced: reload the queue.",
@@ -208,6 +212,8 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
             submission_id=submission.id, author_id=reviewer.id, decision=word, body=comment
         )
     )
+    if submission.kind == "participant_offer":
+        _recompute(submission.trial_id)  # the offer meets UK-PART only while not questioned
     record(
         "review.approved" if approved else "review.changes_requested",
         "trial",
@@ -223,6 +229,14 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
         },
     )
     return submission
+
+
+def _recompute(trial_id: int) -> None:
+    """The trial's verdicts follow a review decision, in the decision's transaction."""
+    from portal.services.obligations import recompute_for_trials
+
+    db.session.flush()
+    recompute_for_trials([trial_id], reason="review")
 
 
 def comments_for_trial(trial_id: int) -> list[tuple[ReviewComment, Submission]]:
@@ -439,11 +453,16 @@ def record_finding(user: User, item_id: int, finding: str, notes: str) -> AuditS
         raise ServiceError("Describe the problem you found.", field="notes")
     if len(notes) > 5000:
         raise ServiceError("The notes must be 5,000 characters or fewer.", field="notes")
+    if item.finding == finding and (item.notes or "") == notes:
+        raise AlreadyDone(
+            f"This finding ({FINDINGS[finding].lower()}) is already recorded: nothing was changed."
+        )
     before = {"finding": item.finding, "notes": item.notes}
     item.finding = finding
     item.notes = notes
     item.decided_by_id = user.id
     item.decided_at = utcnow()
+    _recompute(item.trial_id)  # a problem found withholds the duty (portal.services.evidence)
     record(
         "audit_sample.finding",
         "audit_sample",

@@ -85,8 +85,12 @@ def _as_date(value: Any) -> date | None:
     return date.fromisoformat(str(value))
 
 
-def validate(values: dict[str, Any], trial_id: int, as_of: date) -> None:
-    """Raise ServiceError (naming the field) for facts that cannot be right."""
+def validate(
+    values: dict[str, Any], trial_id: int, as_of: date, previous: dict[str, Any] | None = None
+) -> None:
+    """Raise ServiceError (naming the field) for facts that cannot be right. ``previous``: the
+    facts as stored; a deferral already among them is not checked against the duty again (it
+    was when it was asked for, and the deferral itself has since moved the duty)."""
     dates = {key: _as_date(values.get(key)) for key in DATE_KEYS}
     for key, label in PAST_ONLY.items():
         if dates[key] and dates[key] > as_of:
@@ -123,8 +127,9 @@ def validate(values: dict[str, Any], trial_id: int, as_of: date) -> None:
     iras = values.get("iras_id")
     if iras and not (str(iras).isdigit() and 5 <= len(str(iras)) <= 7):
         raise ServiceError("An IRAS id is 5 to 7 digits, like 312345.", field="iras_id")
+    known = (previous or {}).get("deferrals") or []
     for deferral in values.get("deferrals") or []:
-        _validate_deferral(deferral, trial_id)
+        _validate_deferral(deferral, trial_id, deferral not in known)
     _validate_rules_facts(values)
     for i, event in enumerate(values.get("eu_events") or []):
         _validate_eu_event(event, i, as_of)
@@ -184,8 +189,9 @@ def _validate_eu_event(event: dict[str, Any], index: int, as_of: date) -> None:
         )
 
 
-def _validate_deferral(deferral: dict[str, Any], trial_id: int) -> None:
-    """RULES.md Deferrals: a deferral must be requested before that duty's due date."""
+def _validate_deferral(deferral: dict[str, Any], trial_id: int, new: bool = True) -> None:
+    """RULES.md uk-2026 "Deferrals and waivers": a deferral is asked for a duty not yet done,
+    and "the request must be made before that duty's due date" (``new``: just asked for)."""
     duty = deferral.get("duty")
     if duty not in DEFERRABLE:
         raise ServiceError("Choose the duty the deferral is for.", field="deferral_duty")
@@ -201,13 +207,28 @@ def _validate_deferral(deferral: dict[str, Any], trial_id: int) -> None:
         )
     if not (deferral.get("reference") or "").strip():
         raise ServiceError("Enter the HRA reference of the deferral.", field="deferral_reference")
-    due = db.session.execute(
-        sa.select(Obligation.due).where(Obligation.trial_id == trial_id, Obligation.duty == duty)
-    ).scalar_one_or_none()
+    if not new:
+        return
+    row = db.session.execute(
+        sa.select(Obligation.status, Obligation.due, Obligation.verdict).where(
+            Obligation.trial_id == trial_id, Obligation.duty == duty
+        )
+    ).one_or_none()
+    if row is None:
+        return
+    status, due, verdict = row
+    if status in ("met", "met_late"):
+        met_on = _as_date((verdict or {}).get("met_on"))
+        when = f" on {met_on:%-d %B %Y}" if met_on else ""
+        raise ServiceError(
+            f"A deferral can only be asked for a duty not yet done: {duty} was done{when}, "
+            "so there is nothing to defer.",
+            field="deferral_duty",
+        )
     if due is not None and requested >= due:
         raise ServiceError(
             f"A deferral must be requested before the duty's deadline: {duty} was due on "
-            f"{due:%d %B %Y}, and this one was requested on {requested:%d %B %Y}.",
+            f"{due:%-d %B %Y}, and this one was requested on {requested:%-d %B %Y}.",
             field="deferral_requested_on",
         )
 
@@ -235,7 +256,7 @@ def set_facts(
     merged = {key: row.value for key, row in existing.items()}
     changes = {key: _jsonable(value) for key, value in changes.items()}
     merged.update(changes)
-    validate(merged, trial.id, as_of)
+    validate(merged, trial.id, as_of, {key: row.value for key, row in existing.items()})
 
     changed = [k for k, v in changes.items() if (existing[k].value if k in existing else None) != v]
     if not changed:

@@ -305,27 +305,14 @@ def record_results_posted(
     return sponsor_facts.set_facts(user, trial, {"results_posted": posted})
 
 
-def results_by_entry(trial: Trial, facts: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """Each registry entry with where its results date comes from (import, sponsor, none).
+def results_by_entry(trial: Trial, facts: dict[str, Any] | None = None) -> list[Any]:
+    """Each registry entry with where its results date comes from (import, sponsor, none):
+    ``portal.services.results``, the one reader the verdicts' rule shares.
 
     ``facts``: the trial's current sponsor facts (SponsorFact rows by key), if already read."""
-    if facts is None:
-        facts = sponsor_facts.current_facts(trial.id)
-    current = facts.get("results_posted")
-    posted = (current.value or {}) if current is not None else {}
-    rows = []
-    for entry in trial.entries:
-        claimed = posted.get(entry.registry_id) if isinstance(posted, dict) else None
-        rows.append(
-            {
-                "entry": entry,
-                "imported_on": entry.results_posted_on,
-                "entered": claimed if isinstance(claimed, dict) else None,
-                "entered_by": current.entered_by_label if claimed and current else None,
-                "checkable": bool(hosts_for(entry.registry_name)),
-            }
-        )
-    return rows
+    from portal.services import results
+
+    return results.for_trial(trial, facts)
 
 
 # --- the participant offer (UK-PART) --------------------------------------------------------------
@@ -413,9 +400,10 @@ def record_offer(
     )
     # The queue orders by the duty's deadline as it stood when the evidence came in.
     review.create_submission(user, trial, "participant_offer", offer.id)
+    # An offer a reviewer questioned meets nothing (portal.services.evidence).
     first = db.session.execute(
         sa.select(sa.func.min(ParticipantOffer.offered_on)).where(
-            ParticipantOffer.trial_id == trial.id
+            ParticipantOffer.trial_id == trial.id, ParticipantOffer.status != "questioned"
         )
     ).scalar_one()
     sponsor_facts.set_facts(user, trial, {"participant_summary_offered_on": first})

@@ -119,10 +119,9 @@ def build_facts(
     registrations = []
     reg_sources = []
     for entry in entries:
-        results_on = entry.get("results_posted_on")
         claimed = posted.get(entry["registry_id"])
-        if results_on is None and claimed:
-            results_on = claimed.get("on")
+        on = results_on(entry.get("results_posted_on"), claimed)
+        if entry.get("results_posted_on") is None and on is not None:
             reg_sources.append(
                 f"{entry['registry']} results date "
                 + sponsor_source(
@@ -135,7 +134,7 @@ def build_facts(
                 "registry": entry["registry"],
                 "id": entry["registry_id"],
                 "registered_on": _iso(entry.get("registered_on")),
-                "results_posted_on": _iso(results_on),
+                "results_posted_on": _iso(on),
             }
         )
         reg_sources.append(f"{entry['registry']} {entry['registry_id']}")
@@ -160,6 +159,17 @@ def build_facts(
             text = entered[who] = sponsor_source(*who)
         sources[key] = text
     return facts, sources
+
+
+def results_on(imported_on: Any, claimed: Any) -> Any:
+    """When results were posted in one registry entry: the registry import's date, else the
+    date the sponsor entered (``claimed``: {"on": date, "evidence_url": url}), else None. The
+    one rule for the verdicts and every page (``portal.services.results``)."""
+    if imported_on is not None:
+        return imported_on
+    if isinstance(claimed, dict) and claimed.get("on"):
+        return claimed["on"]
+    return None
 
 
 def _iso(value: Any) -> str | None:

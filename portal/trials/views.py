@@ -274,6 +274,9 @@ def trial(trial_id: int):
     obligations = queries.obligations_for(trial)
     entries = list(trial.entries)
     facts = sponsor_facts.current_facts(trial.id)
+    from portal.services import results
+
+    shown = results.views(trial, facts)  # results posted as the verdicts read them
     open_claims = (
         db.session.execute(
             sa.select(Claim).where(
@@ -287,7 +290,7 @@ def trial(trial_id: int):
         "trials/trial.html",
         trial=trial,
         obligations=obligations,
-        entries=entries,
+        entries=shown,
         identifiers=queries.identifiers_for(trial),
         facts=facts,
         history=sponsor_facts.fact_history(trial.id)[:50],
