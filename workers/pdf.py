@@ -63,6 +63,7 @@ def _transient(job_id: str, exc: BaseException) -> None:
 
 
 CERTIFICATE_CSS = "certificate.css"  # portal/static/pdf/, applied by certificate_pdf
+CERTIFICATE_UA_CSS = "certificate-ua.css"  # its short user-agent stylesheet
 
 
 def certificate_html(certificate: Certificate) -> str:
@@ -84,7 +85,12 @@ def certificate_html(certificate: Certificate) -> str:
 
 def certificate_pdf(html: str, serial: str) -> bytes:
     """The certificate's HTML as a tagged PDF/UA-1, with its stylesheet (see pdf_render)."""
-    return html_to_pdf(html, identifier=serial, stylesheets=(stylesheet(CERTIFICATE_CSS),))
+    return html_to_pdf(
+        html,
+        identifier=serial,
+        stylesheets=(stylesheet(CERTIFICATE_CSS),),
+        ua=stylesheet(CERTIFICATE_UA_CSS),
+    )
 
 
 @job

@@ -321,8 +321,8 @@ def latest_recompute_job() -> BackgroundJob | None:
 # facts (FACT_KEYS); raise FACTS_BUILD whenever portal.trials.facts.build_facts changes how it
 # reads records or sponsor entries.
 # 2: the registry's end of trial kept beside the sponsor's (registry_end_of_trial_on), and the
-# document lists the facts to check ("checks"). 3: the document holds the duties whose evidence
-# a reviewer has not accepted ("withheld", portal.services.evidence).
+# document lists the facts to check ("checks"). 3: the document also holds the duties whose
+# evidence is withheld.
 FACTS_BUILD = 3
 FACTS_FORMAT = f"{FACTS_BUILD}:{zlib.crc32(' '.join(FACT_KEYS).encode()):08x}"
 
@@ -336,7 +336,7 @@ def facts_document(
     """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts), with
     the facts to check found in them (RULES.md "Facts that contradict each other": ``checks``,
     each {"check", "kind"}; the dashboard's "facts to check" filter reads them) and the duties
-    whose evidence a reviewer has not accepted (``withheld``, portal.services.evidence)."""
+    whose evidence a reviewer has not accepted (``portal.services.evidence``)."""
     doc = {
         "format": FACTS_FORMAT,
         "facts": facts.to_dict(),

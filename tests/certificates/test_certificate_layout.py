@@ -96,7 +96,7 @@ def test_page_one_has_the_verdict_the_trial_and_every_duty_in_one_table(browser,
     rest = " ".join(pages[1:])
     # The facts appear once, with their sources, after page 1.
     assert "The facts" in rest and "Where it came from" in rest
-    assert rest.count("End of the trial 30 September 2026") == 1
+    assert rest.count("End of trial 30 September 2026") == 1
     assert "entered by" in rest
     # The appendix follows in the same order as the table.
     appendix = rest[rest.index("Appendix: the evidence for each duty") :]
@@ -118,15 +118,29 @@ def test_facts_to_check_print_only_when_there_are_findings():
         "verdict": {"compliant": True, "outstanding": []},
     }
     assert layout(statement)["findings"] == []
-    statement["findings"] = [{"label": "End of the trial", "text": "It is before first_visit."}]
+    # A finding as portal.services.fact_checks.shown records it in the statement.
+    statement["facts_to_check"] = [
+        {
+            "check": "end-before-start",
+            "conflict": True,
+            "message": "The end of trial is before the first_visit.",
+            "duties": ["UK-END"],
+            "facts": [{"label": "End of trial", "value": "2026-01-01", "source": "ISRCTN1"}],
+        }
+    ]
     assert layout(statement)["findings"] == [
-        {"label": "End of the trial", "text": "It is before first visit."}
+        {
+            "label": "Conflict",
+            "text": "The end of trial is before the first visit. Affects UK-END. "
+            "End of trial: 1 January 2026 (ISRCTN1).",
+        }
     ]
 
 
 def test_plain_words_for_internal_ones():
     assert plain("Add: first_participant_on or eu_events") == (
-        "Add: first participant recruited or EU trial events"
+        "Add: first UK participant recruited or EU notifications (start, first visit, end of "
+        "recruitment, end of trial)"
     )
     assert plain("assumes deferral_months=30") == "assumes One deferral lasts: 30 months"
     assert plain("due_soon_days=30: a duty is due soon within 30 days.") == (
@@ -157,5 +171,5 @@ def test_the_table_groups_by_rule_set_and_orders_by_due_date(browser, work):
     order = [first.index(d) for d in ("UK-REG", "UK-RES", "UK-END", "US-REG", "US-RES")]
     assert order == sorted(order)
     assert "Met on 1 May 2026" in first and "5 days overdue" in first
-    assert "Missing: A site in the United States" in first
+    assert "Missing: Site in the United States" in first
     assert first.index("United Kingdom: S.I.") < first.index("United States: FDAAA")

@@ -121,7 +121,9 @@ def _expected_qr(url: str) -> list[list[bool]]:
     """The modules of the QR code of ``url`` (error correction M) with a 2-module margin."""
     import segno
 
-    matrix = [[bool(m) for m in row] for row in segno.make(url, error="m").matrix]
+    from workers.pdf_render import QR_MASK
+
+    matrix = [[bool(m) for m in row] for row in segno.make(url, error="m", mask=QR_MASK).matrix]
     width = len(matrix) + 4
     blank = [[False] * width for _ in range(2)]
     return blank + [[False, False, *row, False, False] for row in matrix] + blank
