@@ -5,7 +5,7 @@ met again."""
 
 from __future__ import annotations
 
-from tests.browser.test_journey_claims import SETUP, UCL
+from tests.browser.test_journey_claims import OWN, OWN_TITLE, SETUP
 from tests.browser.test_journey_evidence import LAY_SUMMARY
 
 # New rules UK facts: UK-PART due 30 September 2027.
@@ -14,8 +14,9 @@ from datetime import date
 from portal.extensions import db
 from portal.models import Trial, User
 from portal.services import sponsor_facts
-user = db.session.execute(db.select(User).where(User.email == "sponsor@ucl.example")).scalar_one()
-like = Trial.title.like("CirrhoCare%")
+mine = User.email == "sponsor@ststephens.example"
+user = db.session.execute(db.select(User).where(mine)).scalar_one()
+like = Trial.title.like("A Two Way Cross Over%")
 trial = db.session.execute(db.select(Trial).where(like)).scalars().first()
 sponsor_facts.set_facts(user, trial, {
     "application_submitted_on": date(2026, 5, 1), "approved_on": date(2026, 6, 1),
@@ -26,10 +27,10 @@ sponsor_facts.set_facts(user, trial, {
 
 def _claimed(journey) -> None:
     journey.server.python(SETUP)
-    journey.server.flask("trials", "import", str(UCL))
-    journey.login("sponsor@ucl.example", "a long password")
+    journey.server.flask("trials", "import", str(OWN))
+    journey.login("sponsor@ststephens.example", "a long password")
     journey.go("/trials/find")
-    journey.fill("Registry id, title or sponsor name", "NCT06223893")
+    journey.fill("Registry id, title or sponsor name", "NCT01841593")
     journey.click("Search")
     journey.page.get_by_role("button", name="Claim").first.click()
     journey.check()
@@ -58,7 +59,7 @@ def _record_offer(journey, day: int) -> None:
 
 def _open_trial(journey) -> None:
     journey.go("/trials")
-    journey.link("CirrhoCare- Using Smart-phone Technology")
+    journey.link(OWN_TITLE)
 
 
 def _decide(journey, decision: str, comment: str = "") -> None:
@@ -82,7 +83,7 @@ def test_changes_requested_on_the_offer_reopen_uk_part_until_approved(journey):
 
     _decide(journey, "Request changes", "The letter does not say who sent it.")
 
-    journey.login("sponsor@ucl.example", "a long password")
+    journey.login("sponsor@ststephens.example", "a long password")
     _open_trial(journey)
     part = _part(journey)
     journey.screenshot("uk-part-reopened")
@@ -94,7 +95,7 @@ def test_changes_requested_on_the_offer_reopen_uk_part_until_approved(journey):
 
     _decide(journey, "Approve")
 
-    journey.login("sponsor@ucl.example", "a long password")
+    journey.login("sponsor@ststephens.example", "a long password")
     _open_trial(journey)
     part = _part(journey)
     journey.screenshot("uk-part-met-again")
