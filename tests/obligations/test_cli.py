@@ -148,7 +148,9 @@ def test_a_real_registry_record_with_a_uk_site_and_facts_overriding_it(tmp_path)
     assert countries["source"].startswith("ClinicalTrials.gov NCT06223893")
     # the record does not say when the UK application was made: the rules ask for it
     assert verdicts["UK-RES"]["status"] == "data_needed"
-    assert "application_submitted_on" in verdicts["UK-RES"]["explanation"]
+    assert verdicts["UK-RES"]["missing"] == ["application_submitted_on"]
+    # the explanation names the fact in words, not by its key
+    assert "Add: UK application submitted." in verdicts["UK-RES"]["explanation"]
 
     facts = write(tmp_path / "more.json", {"application_submitted_on": "2023-06-01"})
     result = run(str(UK_RECORD), "--facts", facts, "--as-of", "2026-11-20", tmp_path=tmp_path)
