@@ -13,11 +13,11 @@ from flask import current_app, url_for
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from portal.extensions import db
-from portal.mail import queue_email
 from portal.models import Invitation, Membership, Organisation, User, UserSession
 from portal.models.accounts import INVITATION_DAYS, ORG_ROLES
 from portal.services import ServiceError, transactional
 from portal.services.audit import record
+from portal.services.mail import queue_email
 from portal.timeutil import utcnow
 from portal.tokens import TokenError, make_token, read_token, spend_token
 

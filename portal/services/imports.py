@@ -47,7 +47,7 @@ or for inputs over ``PROCESS_READER_MIN_BYTES`` in a process of its own, which a
 the verdicts of a share of the records that will make new trials (``_WorkAhead``), balanced so
 that neither process waits for the other. Garbage collection runs less often during a run.
 Verdicts of "not applicable" (9 in 10 of a typical import) are stored once per trial, not as rows
-(``portal.obligations.stored``): that halved the database's work in an import.
+(``portal.domain.obligations.stored``): that halved the database's work in an import.
 """
 
 from __future__ import annotations
@@ -74,6 +74,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from portal.domain.obligations.encode import dumps
 from portal.extensions import db
 from portal.models import (
     ImportRejection,
@@ -83,7 +84,6 @@ from portal.models import (
     TrialChange,
     TrialIdentifier,
 )
-from portal.obligations.encode import dumps
 from portal.registries import Rejected, TrialRecord, iter_records
 from portal.registries.streams import walk
 from portal.services import ServiceError, transactional

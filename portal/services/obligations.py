@@ -22,12 +22,12 @@ change, not every day; the days overdue or left are worked out when shown
 
 Verdicts of "not applicable", most of all verdicts, are not ``obligations`` rows: each trial's
 are kept in one document with its stored facts (``ObligationInputs.not_applicable``, written
-whenever the verdicts' digest changes; ``portal.obligations.stored``). A duty that stops or
+whenever the verdicts' digest changes; ``portal.domain.obligations.stored``). A duty that stops or
 starts applying moves between the two, and its status change is recorded as for any other.
 
 Reads are one query per table per chunk of trials, never one per trial; verdicts are encoded to
-deterministic JSON text (``portal.obligations.encode``) and one whose text equals the stored text
-is not written; new rows, changed rows and status history are written in bulk (on PostgreSQL
+deterministic JSON text (``portal.domain.obligations.encode``) and one whose text equals the stored
+text is not written; new rows, changed rows and status history are written in bulk (on PostgreSQL
 with binary ``COPY``, changed rows through a temporary table and one ``UPDATE ... FROM``;
 elsewhere with executemany), and the reads skip SQLAlchemy's result processing on PostgreSQL.
 ``bench/rules.py`` measures both ways on 500,000 trials.
@@ -56,6 +56,9 @@ from typing import Any, NamedTuple
 
 import sqlalchemy as sa
 
+from portal.domain.obligations import stored as na_store
+from portal.domain.obligations.encode import STORED_OMITS, VerdictEncoder, dumps
+from portal.domain.trials.facts import build_facts
 from portal.extensions import db
 from portal.models import (
     BackgroundJob,
@@ -66,15 +69,12 @@ from portal.models import (
     SponsorFact,
     Trial,
 )
-from portal.obligations import stored as na_store
-from portal.obligations.encode import STORED_OMITS, VerdictEncoder, dumps
 from portal.rules import Facts, FactsError, Params, evaluate
 from portal.rules.facts import FACT_KEYS
 from portal.rules.model import NOT_APPLICABLE
 from portal.services import after_commit
 from portal.services.parameters import current_params
 from portal.timeutil import today, utcnow
-from portal.trials.facts import build_facts
 
 log = logging.getLogger(__name__)
 
@@ -317,8 +317,8 @@ def latest_recompute_job() -> BackgroundJob | None:
 
 # The form of ObligationInputs.facts; a stored document of another form is not read (the trial's
 # facts are rebuilt from its records instead). It changes by itself with the rules' vocabulary of
-# facts (FACT_KEYS); raise FACTS_BUILD whenever portal.trials.facts.build_facts changes how it
-# reads records or sponsor entries.
+# facts (FACT_KEYS); raise FACTS_BUILD whenever portal.domain.trials.facts.build_facts changes how
+# it reads records or sponsor entries.
 FACTS_BUILD = 1
 FACTS_FORMAT = f"{FACTS_BUILD}:{zlib.crc32(' '.join(FACT_KEYS).encode()):08x}"
 

@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort
 
+from portal.domain.obligations import stored
+from portal.domain.obligations.trend import MonthPoint, as_counters, monthly_trend
 from portal.extensions import db
 from portal.models import (
     BackgroundJob,
@@ -29,8 +31,6 @@ from portal.models import (
     Trial,
     User,
 )
-from portal.obligations import stored
-from portal.obligations.trend import MonthPoint, as_counters, monthly_trend
 from portal.rules.duties import DUTIES
 from portal.rules.model import NOT_APPLICABLE
 from portal.services import ServiceError, pdf_jobs, transactional
@@ -271,8 +271,8 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
         ):
             registries[row.trial_id].append(row.registry_id)  # NCT..., ISRCTN...: self-describing
         # One statement for the rows and the not-applicable verdicts stored once per trial
-        # (portal.obligations.stored): one snapshot, so a duty that moves between the two while
-        # the report is read is counted once, never missed.
+        # (portal.domain.obligations.stored): one snapshot, so a duty that moves between the two
+        # while the report is read is counted once, never missed.
         rows_and_documents = sa.union_all(
             sa.select(
                 Obligation.trial_id,

@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
+from portal.domain.summaries import readability
+from portal.domain.summaries.extract import Extracted, ExtractionError, extract
 from portal.extensions import db
 from portal.models import (
     JargonTerm,
@@ -29,8 +31,6 @@ from portal.rules.reference import canonical_registry
 from portal.services import ServiceError, review, sponsor_facts, transactional
 from portal.services.audit import record
 from portal.services.files import store_bytes
-from portal.summaries import readability
-from portal.summaries.extract import Extracted, ExtractionError, extract
 from portal.timeutil import today, utcnow
 
 EDITOR_ROLES = ("sponsor", "sponsor_admin")
@@ -164,7 +164,7 @@ def upload_summary(user: User, trial: Trial, data: bytes, filename: str = "") ->
 
 def _safe_name(filename: str, extracted: Extracted) -> str:
     """The uploaded name, kept for downloads, with the extension its content deserves."""
-    from portal.summaries.extract import EXTENSIONS
+    from portal.domain.summaries.extract import EXTENSIONS
 
     stem = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0].strip()
     stem = "".join(c for c in stem if c.isprintable()) or "lay-summary"

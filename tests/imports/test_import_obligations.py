@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from portal.domain.obligations.stored import parse
 from portal.extensions import db
 from portal.models import Obligation, ObligationInputs, ObligationStatusChange, Trial
-from portal.obligations.stored import parse
 from portal.services import imports
 from portal.services.obligations import recompute_for_trials
 from portal.timeutil import today as portal_today

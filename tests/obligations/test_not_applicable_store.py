@@ -10,10 +10,10 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from portal.domain.obligations.encode import VerdictEncoder
+from portal.domain.obligations.stored import document, parse, trial_verdicts, verdicts_for
 from portal.extensions import db
 from portal.models import Obligation, ObligationInputs, Trial
-from portal.obligations.encode import VerdictEncoder
-from portal.obligations.stored import document, parse, trial_verdicts, verdicts_for
 from portal.rules import Facts, evaluate
 from portal.services import certificates, reports
 from portal.services.obligations import recompute_for_trials
