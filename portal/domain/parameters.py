@@ -1,9 +1,8 @@
 """The versioned rule parameters: the RULES.md **[param]** values an administrator may change.
 
 Each change is a new ``ParameterSet`` row (version + 1); the highest version is in force and
-version 0 means the built-in ``DEFAULT_PARAMS``. A change is audited and every trial's
-obligations are recomputed with it: in the same transaction for a small portfolio, otherwise by
-the ``workers.obligations.recompute_all`` job enqueued after commit.
+version 0 means the built-in ``DEFAULT_PARAMS``. This module reads them (``current_params``) and
+says what each means; changing them is ``portal.services.parameters.update_params``.
 """
 
 from __future__ import annotations
@@ -14,18 +13,12 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError
 
 from portal.extensions import db
-from portal.models import ParameterSet, Trial
+from portal.models import ParameterSet
 from portal.rules import DEFAULT_PARAMS, Params, ParamsError
-from portal.services import ServiceError, transactional
-from portal.services.audit import record
 
 log = logging.getLogger(__name__)
-
-# Trials recomputed inside the request that changed the parameters; more go to a job.
-INLINE_RECOMPUTE_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -119,67 +112,3 @@ def current_params() -> tuple[int, Params]:
             _cache.clear()
         _cache[key] = params
     return row.version, params
-
-
-def _field_of(message: str) -> str | None:
-    key = message.split(":", 1)[0].strip()
-    return key if key in PARAMETERS else None
-
-
-@transactional
-def update_params(admin_user: Any, values: dict[str, Any], note: str) -> ParameterSet:
-    """Store a new version of the parameters and recompute every trial's obligations with it."""
-    if getattr(admin_user, "role", None) != "admin":
-        raise ServiceError("Only an administrator can change the rule parameters.")
-    note = (note or "").strip()
-    if not note:
-        raise ServiceError("Enter a note saying why the parameters change", field="note")
-    for key in values:
-        if key not in PARAMETERS:
-            raise ServiceError(f"{key} is not a parameter that can be changed here", field=key)
-
-    latest = latest_parameter_set(lock=True)
-    old_version = latest.version if latest is not None else 0
-    old_params = current_params()[1] if latest is not None else DEFAULT_PARAMS
-    before = editable_values(old_params)
-    after = {**before, **values}
-    try:
-        new_params = params_from_values(after)
-    except (ParamsError, TypeError) as exc:
-        raise ServiceError(str(exc), field=_field_of(str(exc))) from None
-    after = editable_values(new_params)
-    if after == before:
-        raise ServiceError("No value changed. Change a value, or leave the page.")
-
-    row = ParameterSet(
-        version=old_version + 1, values=after, note=note, created_by_id=admin_user.id
-    )
-    db.session.add(row)
-    try:
-        db.session.flush()
-    except IntegrityError:
-        raise ServiceError(
-            "Another administrator changed the parameters at the same time. "
-            "Reload the page and try again."
-        ) from None
-    record(
-        "parameters.changed",
-        "parameter_set",
-        row.version,
-        actor=admin_user,
-        before={"version": old_version, "values": before},
-        after={"version": row.version, "values": after, "note": note},
-    )
-    _recompute_everything(admin_user)
-    return row
-
-
-def _recompute_everything(admin_user: Any) -> None:
-    from portal.services.obligations import recompute_for_trials, start_recompute_all
-
-    count = db.session.execute(sa.select(sa.func.count(Trial.id))).scalar_one()
-    if count <= INLINE_RECOMPUTE_LIMIT:
-        ids = db.session.execute(sa.select(Trial.id)).scalars().all()
-        recompute_for_trials(ids, reason="params")
-    else:
-        start_recompute_all(reason="params", requested_by=admin_user)

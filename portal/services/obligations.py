@@ -58,6 +58,7 @@ import sqlalchemy as sa
 
 from portal.domain.obligations import stored as na_store
 from portal.domain.obligations.encode import STORED_OMITS, VerdictEncoder, dumps
+from portal.domain.parameters import current_params
 from portal.domain.trials.facts import build_facts
 from portal.extensions import db
 from portal.models import (
@@ -73,7 +74,6 @@ from portal.rules import Facts, FactsError, Params, evaluate
 from portal.rules.facts import FACT_KEYS
 from portal.rules.model import NOT_APPLICABLE
 from portal.services import after_commit
-from portal.services.parameters import current_params
 from portal.timeutil import today, utcnow
 
 log = logging.getLogger(__name__)

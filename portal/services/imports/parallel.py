@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Sequence
 from datetime import date
 from typing import Any
 
+from portal.domain.parameters import current_params
 from portal.registries import Rejected, TrialRecord, iter_records
 from portal.registries.streams import walk
 from portal.services import ServiceError
@@ -30,7 +31,6 @@ from portal.services.imports.records import (
     prepare,
 )
 from portal.services.obligations import Ahead, Worked
-from portal.services.parameters import current_params
 from portal.timeutil import today, utcnow
 
 log = logging.getLogger(__name__)
