@@ -193,7 +193,7 @@ def test_orm_objects_held_by_the_caller_are_refreshed(trial):
 
 
 def test_many_trials_in_several_chunks(app, monkeypatch):
-    import portal.services.obligations as service
+    import portal.services.obligations.recompute as service
 
     monkeypatch.setattr(service, "CHUNK", 3)
     trials = [
