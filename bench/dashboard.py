@@ -51,9 +51,9 @@ STATUSES = [
 def load(db, n: int, org_id: int, rng: random.Random) -> None:
     import sqlalchemy as sa
 
+    from portal.domain.obligations.encode import dumps
+    from portal.domain.obligations.stored import document
     from portal.models import Obligation, ObligationInputs, RegistryEntry, Trial, TrialIdentifier
-    from portal.obligations.encode import dumps
-    from portal.obligations.stored import document
 
     today = date.today()
     trials, entries, idents, obligations, inputs = [], [], [], [], []

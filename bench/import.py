@@ -168,9 +168,9 @@ def main(argv: list[str] | None = None) -> int:
 
                 upgrade()
                 if args.no_obligations:
-                    import portal.services.imports as imports
+                    import portal.services.imports.batches as batches
 
-                    imports._recompute_obligations = lambda trial_ids, new_trials: None
+                    batches._recompute_obligations = lambda trial_ids, new_trials: None
                     print("obligations recompute left out (--no-obligations)")
                 samples: list[float] = []
 
@@ -192,17 +192,17 @@ def main(argv: list[str] | None = None) -> int:
                         pass
 
                 # how many new trials' verdicts the reader process worked out ahead
-                import portal.services.imports as imports
+                import portal.services.imports.batches as batches
 
                 worked_ahead = [0]
-                recompute = imports.recompute_for_trials
+                recompute = batches.recompute_for_trials
 
                 def counted(*args, **kwargs):
                     stats = recompute(*args, **kwargs)
                     worked_ahead[0] += stats.worked_ahead
                     return stats
 
-                imports.recompute_for_trials = counted
+                batches.recompute_for_trials = counted
                 batch = args.batch_size or BATCH_SIZE
                 db.session.execute(sa.text("SELECT 1"))  # connect, so the backend is counted
                 db.session.commit()

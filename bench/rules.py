@@ -130,9 +130,9 @@ def synthetic_trial(rng: random.Random, i: int) -> tuple[dict, list[dict], dict]
 
 
 def bench_pure(n: int, profile: bool) -> None:
-    from portal.obligations.encode import VerdictEncoder
+    from portal.domain.obligations.encode import VerdictEncoder
+    from portal.domain.trials.facts import build_facts
     from portal.rules import Facts, evaluate
-    from portal.trials.facts import build_facts
 
     rng = random.Random(1)
     cases = []
@@ -160,7 +160,7 @@ def bench_pure(n: int, profile: bool) -> None:
         evaluate(f, AS_OF)
     t_eval = time.process_time() - t0
     # As stored: each verdict without its inputs, plus the trial's inputs once.
-    from portal.obligations.encode import dumps
+    from portal.domain.obligations.encode import dumps
 
     t0 = time.process_time()
     enc = VerdictEncoder({"params_version": 0}, inputs=False)

@@ -253,7 +253,7 @@ def _evaluate(
     params_path: str | None,
     out: TextIO,
 ) -> None:
-    from portal.obligations.encode import encode_case
+    from portal.domain.obligations.encode import encode_case
     from portal.rules import Facts, FactsError, evaluate, facts_to_check
     from portal.timeutil import today
 

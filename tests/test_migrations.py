@@ -109,8 +109,8 @@ def test_verdicts_stored_before_0006_are_rewritten_by_the_next_daily_recompute(
             columns = {c["name"] for c in sa.inspect(db.engine).get_columns("obligations")}
             assert "days_overdue" not in columns
 
+            from portal.domain.obligations.stored import trial_verdicts
             from portal.models import ObligationInputs
-            from portal.obligations.stored import trial_verdicts
             from portal.services.obligations import FACTS_FORMAT
             from workers.obligations import recompute_everything
 
@@ -136,10 +136,10 @@ def test_0007_moves_not_applicable_verdicts_into_one_document_per_trial_and_back
     with scratch_database(tmp_path) as url:
         app = create_app(env=make_env(url, redis_url, tmp_path))
         with app.app_context():
+            from portal.domain.obligations.encode import KEYS, STORED_OMITS
+            from portal.domain.obligations.stored import verdicts_for
             from portal.extensions import db
             from portal.models import Obligation, ObligationInputs, Trial
-            from portal.obligations.encode import KEYS, STORED_OMITS
-            from portal.obligations.stored import verdicts_for
             from portal.services.obligations import recompute_for_trials
             from tests.obligations.helpers import d, make_trial
             from workers.obligations import recompute_everything

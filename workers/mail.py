@@ -5,8 +5,8 @@ from __future__ import annotations
 from flask import current_app
 
 from portal.extensions import db
-from portal.mail import send_smtp
 from portal.models import OutboxEmail
+from portal.services.mail import send_smtp
 from portal.timeutil import utcnow
 from workers.context import job
 

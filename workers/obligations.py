@@ -257,8 +257,8 @@ def recompute_everything(
     Trials are evaluated from the facts stored with their verdicts; ``from_records`` rebuilds
     the facts from the registry entries and sponsor facts instead (``flask obligations
     recompute-all --from-records``, after a change to how facts are read)."""
+    from portal.domain.parameters import current_params
     from portal.services.obligations import RecomputeStats, id_ranges
-    from portal.services.parameters import current_params
 
     started = time.perf_counter()
     started_at = utcnow()

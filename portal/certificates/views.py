@@ -43,15 +43,15 @@ def pdf_day(value: date | str | None) -> str:
 
 @bp.app_template_global("trend_geometry")
 def trend_geometry(points: list) -> dict[str, Any]:
-    """The stacked bar chart of components/_trend.html (portal/obligations/trend.py)."""
-    from portal.obligations import trend
+    """The stacked bar chart of components/_trend.html (portal/domain/obligations/trend.py)."""
+    from portal.domain.obligations import trend
 
     return trend.chart(points)
 
 
 @bp.app_template_global("trend_summary")
 def trend_summary(points: list) -> str:
-    from portal.obligations import trend
+    from portal.domain.obligations import trend
 
     return trend.describe(points)
 

@@ -59,7 +59,7 @@ class ObligationInputs(db.Model):
     # a recompute whose verdicts give the same digest has nothing to write for the trial.
     digest: Mapped[str | None] = mapped_column(sa.String(32))
     # The trial's verdicts of not applicable, grouped by verdict text: they are not
-    # ``obligations`` rows (portal.obligations.stored). NULL when no duty is not applicable.
+    # ``obligations`` rows (portal.domain.obligations.stored). NULL when no duty is not applicable.
     not_applicable: Mapped[list[Any] | None] = mapped_column(sa.JSON(none_as_null=True))
     computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
@@ -67,7 +67,7 @@ class ObligationInputs(db.Model):
 class Obligation(db.Model):
     """The current verdict on one duty of one trial, for every duty that is not "not applicable"
     (those are stored once per trial: ``ObligationInputs.not_applicable``; read every verdict of
-    a trial with ``portal.obligations.stored.verdicts_for``).
+    a trial with ``portal.domain.obligations.stored.verdicts_for``).
 
     ``verdict`` is the engine's JSON for the verdict (``portal.rules.Obligation.to_json()``)
     without its ``inputs``, which live once per trial in :class:`ObligationInputs`, and without

@@ -1,4 +1,4 @@
-"""Rule parameters page (admin) and the JSON encoding of verdicts."""
+"""Rule parameters page (admin). The JSON encoding of verdicts is portal.domain.obligations."""
 
 from flask import Blueprint
 

@@ -14,7 +14,7 @@ from govuk_frontend_wtf.wtforms_widgets import (
 from wtforms import IntegerField, RadioField, SubmitField, TextAreaField
 from wtforms.validators import InputRequired, Length, NumberRange
 
-from portal.services.parameters import PARAMETERS
+from portal.domain.parameters import PARAMETERS
 
 MAX_VALUE = 36500
 

@@ -8,6 +8,7 @@ from flask import abort, flash, redirect, render_template, request, url_for
 from flask_login import current_user
 
 from portal import access
+from portal.domain.parameters import PARAMETERS, current_params, editable_values
 from portal.extensions import db
 from portal.forms_util import add_service_error
 from portal.models import ParameterSet, User
@@ -15,12 +16,7 @@ from portal.obligations import bp
 from portal.obligations.forms import ParametersForm
 from portal.services import ServiceError
 from portal.services import obligations as obligation_service  # module: import cycle
-from portal.services.parameters import (
-    PARAMETERS,
-    current_params,
-    editable_values,
-    update_params,
-)
+from portal.services.parameters import update_params
 
 HISTORY_LIMIT = 50
 

@@ -7,6 +7,8 @@ import json
 from dataclasses import dataclass
 from datetime import date
 
+from .phases import combined_phase
+
 CROSS_REF_KEYS = ("nct", "isrctn", "eudract", "euct", "iras")
 
 
@@ -87,8 +89,6 @@ class TrialRecord:
         return "United States" in self.countries
 
     def to_facts(self) -> dict:
-        from .normalise import combined_phase
-
         e = self.entry
         facts = {
             "study_type": self.study_type,

@@ -207,9 +207,9 @@ def submission(submission_id: int):
 @bp.route("/jargon", methods=["GET", "POST"])
 @access.roles("reviewer", "admin")
 def jargon():
+    from portal.domain.summaries import readability
     from portal.models import JargonTerm
     from portal.services import summaries as summaries_service
-    from portal.summaries import readability
     from portal.summaries.forms import JargonForm
 
     form = JargonForm()

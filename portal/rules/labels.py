@@ -1,7 +1,7 @@
 """Plain-English names of every fact the rules read (users never see the fact keys).
 
 The one place these labels live: the facts form, pages, certificates and the rules' own
-explanations import them from here (``portal.trials.facts`` re-exports them).
+explanations import them from here (``portal.domain.trials.facts`` re-exports them).
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ import sqlalchemy as sa
 from flask import abort, current_app
 
 from portal.access import SPONSOR_SIDE
+from portal.domain.obligations.stored import trial_verdicts
 from portal.extensions import db
 from portal.models import (
     BackgroundJob,
@@ -34,7 +35,6 @@ from portal.models import (
     TrialIdentifier,
     User,
 )
-from portal.obligations.stored import trial_verdicts
 from portal.services import ServiceError, fact_checks, pdf_jobs, transactional
 from portal.services.audit import record
 from portal.services.certificate_layout import describe, fact_label, plain

@@ -12,7 +12,7 @@ from datetime import date
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.claims.matching import sponsor_name_matches
+from portal.domain.claims.matching import sponsor_name_matches
 from portal.extensions import db
 from portal.models import Claim, Organisation, RegistryEntry, Trial, TrialIdentifier, User
 from portal.services import AlreadyDone, ServiceError, transactional

@@ -9,12 +9,12 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal.domain.trials.facts import describe_value
 from portal.extensions import db
 from portal.models import ObligationInputs, RegistryEntry, SponsorFact, Trial
 from portal.rules import CONFLICT, Conflict, Facts, facts_to_check
 from portal.rules.labels import fact_label
 from portal.timeutil import today
-from portal.trials.facts import describe_value
 
 __all__ = ["facts_of_trial", "for_trial", "has_checks", "shown"]
 
@@ -66,7 +66,7 @@ def facts_of_trial(
 def for_trial(trial_id: int, as_of: date | None = None, **rows: Any) -> list[Conflict]:
     """Every conflict and warning for the trial as of `as_of` (default today), under the rule
     parameters in force. ``rows``: trial, entries, sponsor, when the caller has them."""
-    from portal.services.parameters import current_params
+    from portal.domain.parameters import current_params
 
     _, params = current_params()
     return facts_to_check(facts_of_trial(trial_id, **rows), as_of or today(), params)

@@ -3,7 +3,7 @@
 A compliance officer asks for their organisation's report, a reviewer or administrator for any
 organisation's. The request only records a job; ``workers.pdf.render_report`` reads the portfolio
 with a handful of queries (``gather``), with the trend of the last 24 months worked out from the
-verdicts (portal/obligations/trend.py, drawn by components/_trend.html as inline SVG: no
+verdicts (portal/domain/obligations/trend.py, drawn by components/_trend.html as inline SVG: no
 JavaScript, no plotting library), renders the PDF and stores both files (``finish``).
 """
 
@@ -19,6 +19,8 @@ from typing import Any
 import sqlalchemy as sa
 from flask import abort
 
+from portal.domain.obligations import stored
+from portal.domain.obligations.trend import MonthPoint, as_counters, monthly_trend
 from portal.extensions import db
 from portal.models import (
     BackgroundJob,
@@ -29,8 +31,6 @@ from portal.models import (
     Trial,
     User,
 )
-from portal.obligations import stored
-from portal.obligations.trend import MonthPoint, as_counters, monthly_trend
 from portal.rules.duties import DUTIES
 from portal.rules.model import NOT_APPLICABLE
 from portal.services import ServiceError, pdf_jobs, transactional
@@ -226,7 +226,7 @@ class ReportData:
     totals: Counter
     overdue: list[tuple[ObligationRow, TrialRow]]
     trend: list[tuple[date, Counter]]  # the month points as (day, counts by status)
-    months: list[MonthPoint] = field(default_factory=list)  # portal/obligations/trend.py
+    months: list[MonthPoint] = field(default_factory=list)  # portal/domain/obligations/trend.py
 
     @property
     def rulesets(self) -> list[str]:
@@ -273,8 +273,8 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
         ):
             registries[row.trial_id].append(row.registry_id)  # NCT..., ISRCTN...: self-describing
         # One statement for the rows and the not-applicable verdicts stored once per trial
-        # (portal.obligations.stored): one snapshot, so a duty that moves between the two while
-        # the report is read is counted once, never missed.
+        # (portal.domain.obligations.stored): one snapshot, so a duty that moves between the two
+        # while the report is read is counted once, never missed.
         rows_and_documents = sa.union_all(
             sa.select(
                 Obligation.trial_id,

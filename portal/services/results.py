@@ -1,6 +1,6 @@
 """One reader of "were results posted in this registry entry, and when" (issue 16).
 
-The verdicts read it through ``portal.trials.facts.build_facts`` (``results_on``: the date a
+The verdicts read it through ``portal.domain.trials.facts.build_facts`` (``results_on``: the date a
 registry import gives, else the date the sponsor entered with a link as evidence); the trial
 page's registry table, the evidence section, certificates and reports read it here, from the
 same rows by the same rule, so they always agree with UK-RES.
@@ -12,10 +12,25 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from portal.domain.trials.facts import results_on
 from portal.models import RegistryEntry, SponsorFact, Trial
-from portal.trials.facts import results_on
+from portal.rules.reference import canonical_registry
 
 __all__ = ["EntryResults", "EntryView", "for_trial", "results_on"]
+
+
+# Where each registry publishes results (issue 6): a results link must be on that registry's site.
+EU_HOSTS = ("euclinicaltrials.eu", "clinicaltrialsregister.eu")
+REGISTRY_HOSTS: dict[str, tuple[str, ...]] = {
+    "ClinicalTrials.gov": ("clinicaltrials.gov",),
+    "ISRCTN": ("isrctn.com",),
+    "CTIS": EU_HOSTS,
+    "EUCTR": EU_HOSTS,
+}
+
+
+def hosts_for(registry_name: str) -> tuple[str, ...]:
+    return REGISTRY_HOSTS.get(canonical_registry(registry_name) or registry_name, ())
 
 
 @dataclass(frozen=True)
@@ -72,7 +87,6 @@ def for_trial(trial: Trial, facts: dict[str, SponsorFact] | None = None) -> list
 
     ``facts``: the trial's current sponsor facts (SponsorFact rows by key), if already read."""
     from portal.services import sponsor_facts
-    from portal.services.summaries import hosts_for
 
     if facts is None:
         facts = sponsor_facts.current_facts(trial.id)

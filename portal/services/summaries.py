@@ -16,6 +16,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import defer
 
+from portal.domain.summaries import readability
+from portal.domain.summaries.extract import Extracted, ExtractionError, extract
 from portal.extensions import db
 from portal.models import (
     JargonTerm,
@@ -25,12 +27,10 @@ from portal.models import (
     Trial,
     User,
 )
-from portal.rules.reference import canonical_registry
 from portal.services import ServiceError, review, sponsor_facts, transactional
 from portal.services.audit import record
 from portal.services.files import store_bytes
-from portal.summaries import readability
-from portal.summaries.extract import Extracted, ExtractionError, extract
+from portal.services.results import REGISTRY_HOSTS, hosts_for  # noqa: F401 (pages use them)
 from portal.timeutil import today, utcnow
 
 EDITOR_ROLES = ("sponsor", "sponsor_admin")
@@ -56,14 +56,6 @@ OFFER_STATUS_LABELS = {
     "recorded": "Recorded",
     "questioned": "Questioned by a reviewer",
     "accepted": "Accepted",
-}
-# Where each registry publishes results (issue 6): a results link must be on that registry's site.
-EU_HOSTS = ("euclinicaltrials.eu", "clinicaltrialsregister.eu")
-REGISTRY_HOSTS: dict[str, tuple[str, ...]] = {
-    "ClinicalTrials.gov": ("clinicaltrials.gov",),
-    "ISRCTN": ("isrctn.com",),
-    "CTIS": EU_HOSTS,
-    "EUCTR": EU_HOSTS,
 }
 
 
@@ -164,7 +156,7 @@ def upload_summary(user: User, trial: Trial, data: bytes, filename: str = "") ->
 
 def _safe_name(filename: str, extracted: Extracted) -> str:
     """The uploaded name, kept for downloads, with the extension its content deserves."""
-    from portal.summaries.extract import EXTENSIONS
+    from portal.domain.summaries.extract import EXTENSIONS
 
     stem = (filename or "").replace("\\", "/").rsplit("/", 1)[-1].rsplit(".", 1)[0].strip()
     stem = "".join(c for c in stem if c.isprintable()) or "lay-summary"
@@ -221,10 +213,6 @@ def submit_summary(user: User, trial: Trial, version_id: int):
 
 
 # --- results posted in each registry -------------------------------------------------------------
-
-
-def hosts_for(registry_name: str) -> tuple[str, ...]:
-    return REGISTRY_HOSTS.get(canonical_registry(registry_name) or registry_name, ())
 
 
 def check_evidence_url(registry_name: str, url: str) -> str:

@@ -20,6 +20,8 @@ from flask_login import current_user
 from werkzeug.exceptions import HTTPException
 
 from portal import access
+from portal.domain.summaries import readability
+from portal.domain.summaries.extract import MAX_BYTES
 from portal.extensions import db
 from portal.forms_util import add_service_error
 from portal.models import StoredFile, Trial
@@ -27,8 +29,6 @@ from portal.services import ServiceError, review
 from portal.services import summaries as service
 from portal.services.files import read_bytes
 from portal.services.trial_access import trial_for
-from portal.summaries import readability
-from portal.summaries.extract import MAX_BYTES
 from portal.summaries.forms import ParticipantOfferForm, ResultsPostedForm, SummaryUploadForm
 
 bp = Blueprint("summaries", __name__)

@@ -153,7 +153,7 @@ FACT_WAYS_IN: dict[str, tuple[str, str | None]] = {
     # registry entry and the participant offer are recorded with their evidence.
     "registrations": ("summaries.results", None),
     "participant_summary_offered_on": ("summaries.offer", None),
-    # The registry's own end of trial, kept beside the sponsor's (portal.trials.facts).
+    # The registry's own end of trial, kept beside the sponsor's (portal.domain.trials.facts).
     "registry_end_of_trial_on": ("trials.facts", "end_of_trial_on"),
 }  # fmt: skip
 

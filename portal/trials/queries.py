@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal.domain.obligations.stored import trial_verdicts
 from portal.extensions import db
 from portal.models import (
     Obligation,
@@ -19,7 +20,6 @@ from portal.models import (
     TrialIdentifier,
     User,
 )
-from portal.obligations.stored import trial_verdicts
 from portal.services.trial_access import scope_trials
 
 HEADLINE_STATUSES = ("overdue", "due_soon", "upcoming", "met", "deferred", "data_needed")

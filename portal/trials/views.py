@@ -21,6 +21,7 @@ from flask import (
 from flask_login import current_user
 
 from portal import access
+from portal.domain.trials.facts import describe_value, imported_source
 from portal.extensions import db
 from portal.forms_util import add_service_error
 from portal.models import Claim, Trial, TrialIdentifier, User
@@ -37,7 +38,6 @@ from portal.services.trial_access import scope_trials, trial_for
 from portal.timeutil import today
 from portal.trials import queries
 from portal.trials.calendar import ical_feed
-from portal.trials.facts import describe_value, imported_source
 from portal.trials.forms import (
     EU_EVENT_CHOICES,
     FACTS_FORM_KINDS,
@@ -634,7 +634,7 @@ def ical(token: str):
 
 @bp.app_template_filter("fact_value")
 def format_fact_value(value) -> str:
-    """A fact as a person reads it (see portal.trials.facts.describe_value)."""
+    """A fact as a person reads it (see portal.domain.trials.facts.describe_value)."""
     return describe_value(value)
 
 

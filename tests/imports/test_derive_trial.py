@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from portal.domain.trials.facts import build_facts
 from portal.services.imports import EntryView, derive_trial
-from portal.trials.facts import build_facts
 
 AT = "2026-11-01T09:00:00+00:00"
 

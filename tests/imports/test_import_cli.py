@@ -13,7 +13,7 @@ import sqlalchemy as sa
 
 from portal.extensions import db
 from portal.models import ImportRun, RegistryEntry, Trial
-from portal.services import imports
+from portal.services.imports import runs
 from tests.conftest import ROOT, private_postgres_database
 from tests.imports.conftest import CTGOV_FILE, ISRCTN_FILE, copy_sample
 
@@ -61,7 +61,7 @@ def test_files_folders_and_zips_are_recognised_by_content(app, samples, tmp_path
 
 def test_resume_option_continues_an_interrupted_run(app, samples, monkeypatch):
     folder = samples / "ctgov-v2-json" / "aact-fixtures"
-    real = imports._commit_batch
+    real = runs._commit_batch
     calls = []
 
     def interrupted(*args):
@@ -70,7 +70,7 @@ def test_resume_option_continues_an_interrupted_run(app, samples, monkeypatch):
             raise KeyboardInterrupt
         return real(*args)
 
-    monkeypatch.setattr(imports, "_commit_batch", interrupted)
+    monkeypatch.setattr(runs, "_commit_batch", interrupted)
     runner = app.test_cli_runner()
     first = runner.invoke(args=["trials", "import", str(folder), "--batch-size", "3"])
     assert first.exit_code == 130

@@ -11,10 +11,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
+from portal.domain.obligations.stored import parse
 from portal.extensions import db
 from portal.models import Obligation, ObligationInputs, ObligationStatusChange, Trial
-from portal.obligations.stored import parse
 from portal.services import imports
+from portal.services.imports import batches, parallel
 from portal.services.obligations import recompute_for_trials
 from portal.timeutil import today as portal_today
 
@@ -127,16 +128,16 @@ def worked_ahead(monkeypatch) -> list[int]:
     """Read in a process of their own, as big inputs are, which also works out the verdicts of
     records that will make new trials (a share of them, balanced against the importer): how
     many trials' verdicts each batch took from the reader."""
-    monkeypatch.setattr(imports, "READER", "process")
+    monkeypatch.setattr(parallel, "READER", "process")
     used: list[int] = []
-    recompute = imports.recompute_for_trials
+    recompute = batches.recompute_for_trials
 
     def spy(*args, **kwargs):
         stats = recompute(*args, **kwargs)
         used.append(stats.worked_ahead)
         return stats
 
-    monkeypatch.setattr(imports, "recompute_for_trials", spy)
+    monkeypatch.setattr(batches, "recompute_for_trials", spy)
     return used
 
 
@@ -208,6 +209,6 @@ def test_a_record_whose_verdicts_cannot_be_worked_out_ahead_is_still_read(sample
         raise RecursionError("a record the rules cannot take")
 
     folder = samples / "ctgov-v2-json" / "aact-fixtures"
-    items = list(imports._read_items(1, [str(folder)], None, broken))
+    items = list(parallel._read_items(1, [str(folder)], None, broken))
     assert items and all(getattr(i.value, "worked", None) is None for i in items)
-    assert len(items) == len(list(imports._read_items(1, [str(folder)], None)))
+    assert len(items) == len(list(parallel._read_items(1, [str(folder)], None)))

@@ -26,6 +26,7 @@ from portal.models import (
 )
 from portal.registries import Rejected, TrialRecord, iter_records
 from portal.services import ServiceError, imports
+from portal.services.imports import batches, parallel, records, runs
 from tests.factories import OrganisationFactory
 from tests.imports.conftest import (
     CTGOV_FILE,
@@ -336,14 +337,14 @@ def test_a_failure_in_the_middle_of_a_record_leaves_no_half_written_trial(
 ):
     folder = samples / "ctgov-v2-json" / "aact-fixtures"
     victim = "NCT02552212"
-    real_insert = imports._bulk_insert
+    real_insert = batches._bulk_insert
 
     def failing_insert(table, rows):
-        if table is imports.ENTRIES and any(r["registry_id"] == victim for r in rows):
+        if table is records.ENTRIES and any(r["registry_id"] == victim for r in rows):
             raise RuntimeError("the disk is on fire")
         return real_insert(table, rows)
 
-    monkeypatch.setattr(imports, "_bulk_insert", failing_insert)
+    monkeypatch.setattr(batches, "_bulk_insert", failing_insert)
     _, report = do_import(folder)
 
     [rejection] = [r for r in report["rejected"] if victim in r["record"]]
@@ -362,7 +363,7 @@ def test_a_batch_that_collides_with_a_concurrent_import_is_retried_record_by_rec
     folder = samples / "ctgov-v2-json" / "aact-fixtures"
     do_import(folder)
     before = row_counts()
-    real_load = imports._Batch.load
+    real_load = batches._Batch.load
     calls = []
 
     def stale_load(self, records):  # the batch does not see what the other import committed
@@ -371,7 +372,7 @@ def test_a_batch_that_collides_with_a_concurrent_import_is_retried_record_by_rec
             return None
         return real_load(self, records)
 
-    monkeypatch.setattr(imports._Batch, "load", stale_load)
+    monkeypatch.setattr(batches._Batch, "load", stale_load)
     _, report = do_import(folder)
 
     assert calls[0] > 1 and len(calls) == 1 + calls[0]  # one batch, then record by record
@@ -385,7 +386,7 @@ def test_a_batch_that_collides_with_a_concurrent_import_is_retried_record_by_rec
 def test_an_interrupted_run_resumes_after_what_it_committed(app, samples, monkeypatch):
     folder = samples / "ctgov-v2-json" / "aact-fixtures"
     total = len(list(iter_records([folder])))
-    real_commit = imports._commit_batch
+    real_commit = runs._commit_batch
     seen: list[str] = []
 
     def commit(run_id, items, counts, display):
@@ -395,7 +396,7 @@ def test_an_interrupted_run_resumes_after_what_it_committed(app, samples, monkey
         return real_commit(run_id, items, counts, display)
 
     resumed = False
-    monkeypatch.setattr(imports, "_commit_batch", commit)
+    monkeypatch.setattr(runs, "_commit_batch", commit)
     with pytest.raises(KeyboardInterrupt):
         do_import(folder, batch_size=2)
     run = db.session.execute(sa.select(ImportRun)).scalar_one()
@@ -423,7 +424,7 @@ def test_an_interrupted_run_resumes_after_what_it_committed(app, samples, monkey
 
 def test_resuming_with_other_files_is_refused(app, samples, monkeypatch, tmp_path):
     folder = samples / "ctgov-v2-json" / "aact-fixtures"
-    monkeypatch.setattr(imports, "_commit_batch", _interrupt_after(imports._commit_batch, 1))
+    monkeypatch.setattr(runs, "_commit_batch", _interrupt_after(runs._commit_batch, 1))
     with pytest.raises(KeyboardInterrupt):
         do_import(folder, batch_size=2)
     run = db.session.execute(sa.select(ImportRun)).scalar_one()
@@ -498,7 +499,7 @@ def test_each_run_is_audited_with_its_counts(app, samples, tmp_path):
 
 def test_obligations_are_recomputed_for_the_trials_of_each_batch(app, samples, monkeypatch):
     calls = []
-    monkeypatch.setattr(imports, "_recompute_obligations", lambda ids, new: calls.append(ids))
+    monkeypatch.setattr(batches, "_recompute_obligations", lambda ids, new: calls.append(ids))
     _, report = do_import(samples / "ctgov-v2-json" / "aact-fixtures", batch_size=3)
     touched = sorted(t for batch in calls for t in batch)
     assert touched == sorted(db.session.execute(sa.select(Trial.id)).scalars())
@@ -547,15 +548,15 @@ def test_two_imports_of_the_same_files_at_once_create_each_trial_once(app, sampl
 def test_big_inputs_are_read_in_a_separate_process_with_the_same_result(
     app, samples, monkeypatch, tmp_path
 ):
-    monkeypatch.setattr(imports, "PROCESS_READER_MIN_BYTES", 1)  # any input counts as big
+    monkeypatch.setattr(parallel, "PROCESS_READER_MIN_BYTES", 1)  # any input counts as big
     started = []
-    real = imports._ProcessReader.__init__
+    real = parallel._ProcessReader.__init__
 
     def spy(self, *args):
         started.append(args)
         real(self, *args)
 
-    monkeypatch.setattr(imports._ProcessReader, "__init__", spy)
+    monkeypatch.setattr(parallel._ProcessReader, "__init__", spy)
     folder = samples / "ctgov-v2-json"
     items = list(iter_records([folder]))
 
@@ -566,7 +567,7 @@ def test_big_inputs_are_read_in_a_separate_process_with_the_same_result(
     assert count(RegistryEntry) == report["created"] == len(items) - len(report["rejected"])
     # a refusal raised while reading in the process reaches the importer
     other = copy_sample(samples, ISRCTN_FILE, tmp_path / "other")
-    monkeypatch.setattr(imports, "_commit_batch", _interrupt_after(imports._commit_batch, 1))
+    monkeypatch.setattr(runs, "_commit_batch", _interrupt_after(runs._commit_batch, 1))
     with pytest.raises(KeyboardInterrupt):
         do_import(folder, batch_size=2)
     run_id = db.session.execute(sa.select(sa.func.max(ImportRun.id))).scalar()

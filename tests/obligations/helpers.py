@@ -7,9 +7,9 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal.domain.obligations.stored import trial_verdicts
 from portal.extensions import db
 from portal.models import Obligation, ObligationStatusChange, RegistryEntry, SponsorFact, Trial
-from portal.obligations.stored import trial_verdicts
 
 IMPORTED_AT = "2026-11-01T09:00:00+00:00"
 

@@ -7,8 +7,8 @@ import json
 import random
 from datetime import date, timedelta
 
-from portal.obligations import encode
-from portal.obligations.encode import VerdictEncoder, encode_case
+from portal.domain.obligations import encode
+from portal.domain.obligations.encode import VerdictEncoder, encode_case
 from portal.rules import Facts, evaluate
 
 REGISTRIES = ["ISRCTN", "ClinicalTrials.gov", "CTIS", "EUCTR"]
@@ -57,7 +57,9 @@ def random_facts(rng: random.Random) -> dict:
 
 
 def test_fast_path_is_active():
-    assert encode._FAST, "the rules' to_json keys changed: update portal.obligations.encode.KEYS"
+    assert encode._FAST, (
+        "the rules' to_json keys changed: update portal.domain.obligations.encode.KEYS"
+    )
 
 
 def test_fast_json_equals_to_json_on_varied_trials():

@@ -10,14 +10,14 @@ from datetime import date
 
 import sqlalchemy as sa
 
+from portal.domain.obligations.encode import VerdictEncoder
+from portal.domain.obligations.stored import document, parse, trial_verdicts, verdicts_for
+from portal.domain.parameters import current_params
 from portal.extensions import db
 from portal.models import Obligation, ObligationInputs, Trial
-from portal.obligations.encode import VerdictEncoder
-from portal.obligations.stored import document, parse, trial_verdicts, verdicts_for
 from portal.rules import Facts, evaluate
 from portal.services import certificates, reports
 from portal.services.obligations import recompute_for_trials
-from portal.services.parameters import current_params
 from tests.factories import PASSWORD, OrganisationFactory, member, trial
 from tests.obligations.helpers import d, history, make_trial, set_sponsor_fact
 from tests.obligations.test_encode import random_facts

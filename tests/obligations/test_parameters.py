@@ -10,11 +10,12 @@ import pytest
 import sqlalchemy as sa
 from flask import g
 
+from portal.domain.parameters import current_params
 from portal.extensions import db
 from portal.models import AuditEvent, BackgroundJob, ParameterSet
 from portal.services import ServiceError
 from portal.services.obligations import recompute_for_trials
-from portal.services.parameters import current_params, update_params
+from portal.services.parameters import update_params
 from portal.timeutil import today
 from tests.factories import PASSWORD, member, staff
 from tests.obligations.helpers import make_trial, obligations

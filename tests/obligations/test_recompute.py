@@ -193,7 +193,7 @@ def test_orm_objects_held_by_the_caller_are_refreshed(trial):
 
 
 def test_many_trials_in_several_chunks(app, monkeypatch):
-    import portal.services.obligations as service
+    import portal.services.obligations.recompute as service
 
     monkeypatch.setattr(service, "CHUNK", 3)
     trials = [
@@ -245,8 +245,8 @@ def test_the_facts_shown_on_the_verdicts_are_stored_once_per_trial(trial):
 @pytest.mark.parametrize("as_of", ["2026-07-01", "2027-02-01", "2028-06-30"])
 def test_a_stored_verdict_with_its_inputs_is_exactly_the_engine_verdict(trial, as_of):
     """What pages and certificates read (Obligation.full_verdict) equals evaluate()'s JSON."""
+    from portal.domain.trials.facts import build_facts
     from portal.rules import Facts, evaluate
-    from portal.trials.facts import build_facts
 
     recompute([trial.id], as_of)
     entries = [{**e, "results_posted_on": None} for e in ENTRIES]

@@ -14,10 +14,10 @@ from datetime import date, timedelta
 import pytest
 import sqlalchemy as sa
 
+from portal.domain.obligations.encode import VerdictEncoder
+from portal.domain.obligations.stored import verdicts_for
 from portal.extensions import db
 from portal.models import Obligation, ObligationInputs, Trial
-from portal.obligations.encode import VerdictEncoder
-from portal.obligations.stored import verdicts_for
 from portal.rules import Facts, evaluate
 from portal.services.obligations import (
     FACTS_FORMAT,

@@ -8,7 +8,7 @@ from datetime import date
 
 from flask import render_template_string
 
-from portal.obligations.trend import month_ends, monthly_trend, points_from, status_on
+from portal.domain.obligations.trend import month_ends, monthly_trend, points_from, status_on
 from tests.certificates.helpers import obligation
 from tests.factories import OrganisationFactory, trial
 

@@ -73,8 +73,8 @@ def test_changes_requested_on_the_offer_reopens_uk_part_and_says_why(offered):
 
 
 def test_the_daily_recompute_keeps_the_evidence_withheld(offered):
+    from portal.domain.parameters import current_params
     from portal.services.obligations import recompute_range
-    from portal.services.parameters import current_params
     from portal.timeutil import today
 
     _org, _user, trial = offered

@@ -7,7 +7,7 @@ import zipfile
 
 import pytest
 
-from portal.summaries import extract as ex
+from portal.domain.summaries import extract as ex
 from tests.summaries.helpers import LAY_SUMMARY, docx_bytes, pdf_bytes, zip_bomb
 
 

@@ -6,8 +6,8 @@ import socket
 
 import pytest
 
-from portal.summaries import readability as r
-from portal.summaries.checklist import check
+from portal.domain.summaries import readability as r
+from portal.domain.summaries.checklist import check
 from tests.summaries.helpers import LAY_SUMMARY
 
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
+from portal.domain.summaries.extract import MAX_BYTES
 from portal.extensions import db
 from portal.models import AuditEvent, StoredFile, SummaryVersion
-from portal.summaries.extract import MAX_BYTES
 from tests.factories import PASSWORD, member, staff
 from tests.summaries.helpers import (
     LAY_SUMMARY,

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
-from portal.claims.matching import normalise_sponsor_name, sponsor_name_matches
+from portal.domain.claims.matching import normalise_sponsor_name, sponsor_name_matches
 from portal.extensions import db
 from portal.models import AuditEvent, Claim, Trial
 from tests.factories import PASSWORD, OrganisationFactory, member, staff, trial

@@ -226,7 +226,7 @@ def find_jargon(text: str, terms: Mapping[str, str]) -> list[dict[str, Any]]:
 
 def analyse(text: str, headings: list[str] | tuple[str, ...], terms: Mapping[str, str]) -> dict:
     """The full report stored with a summary version (JSON-ready)."""
-    from portal.summaries.checklist import check
+    from portal.domain.summaries.checklist import check
 
     long = long_sentences(text)
     return {

@@ -36,9 +36,9 @@ import orjson
 import sqlalchemy as sa
 from sqlalchemy.orm.attributes import set_committed_value
 
+from portal.domain.obligations.encode import KEYS, STORED_OMITS, dumps
 from portal.extensions import db
 from portal.models import Obligation, ObligationInputs, Trial
-from portal.obligations.encode import KEYS, STORED_OMITS, dumps
 from portal.rules.duties import DUTIES, RULESET_DUTIES
 from portal.rules.model import NOT_APPLICABLE
 

@@ -1,0 +1,1 @@
+"""Matching a sponsor's name against the names in registry records."""

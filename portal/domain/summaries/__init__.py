@@ -1,0 +1,1 @@
+"""Pure functions of an uploaded summary: text extraction, readability and the checklist."""
