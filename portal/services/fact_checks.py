@@ -29,7 +29,7 @@ def facts_of_trial(
 ) -> Facts:
     """The trial's facts, built from its records as a recompute builds them (registry entries,
     imported and sponsor-entered facts). A page that has loaded the rows passes them in."""
-    from portal.services import obligations as ob
+    from portal.services.obligations.evaluating import _facts as build
 
     if trial is None:
         trial = db.session.get(Trial, trial_id)
@@ -60,7 +60,7 @@ def facts_of_trial(
          "entered_at": f.entered_at}
         for f in sponsor
     ]  # fmt: skip
-    return ob._facts(trial.imported_facts if trial else {}, rows, facts)[0]
+    return build(trial.imported_facts if trial else {}, rows, facts)[0]
 
 
 def for_trial(trial_id: int, as_of: date | None = None, **rows: Any) -> list[Conflict]:
