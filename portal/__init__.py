@@ -59,6 +59,10 @@ def register_templating(app: Flask) -> None:
 
     app.add_template_global(extra_navigation)
 
+    from portal import plain
+
+    plain.register(app)
+
     @app.context_processor
     def globals_for_templates() -> dict[str, Any]:
         return {

@@ -20,7 +20,7 @@ from flask import (
 )
 from flask_login import current_user
 
-from portal import access
+from portal import access, plain
 from portal.extensions import db
 from portal.forms_util import add_service_error
 from portal.models import Claim, Organisation, Trial, TrialIdentifier, User
@@ -516,7 +516,8 @@ def format_fact_value(value) -> str:
 
 @bp.app_template_filter("day")
 def format_day(value) -> str:
-    return value.strftime("%-d %B %Y") if value else "Not known"
+    """One date format everywhere: "4 December 2026" (portal.plain.day)."""
+    return plain.day(value)
 
 
 # Scoped trials for templates that need a count (kept here so every query is scoped the same way).

@@ -110,7 +110,7 @@ def test_claiming_and_entering_facts_by_keyboard_alone(journey):
     page.keyboard.type("a long password")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert "Welcome" in journey.text(), journey.text()[:500]
+    assert "What to do next" in journey.text(), journey.text()[:500]
     journey.go("/trials/find")
     page.get_by_label("Registry id, title or sponsor name").focus()
     page.keyboard.type("NCT06223893")

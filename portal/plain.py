@@ -1,0 +1,172 @@
+"""Plain English for pages: a label for every fact, one date format, citations without file names.
+
+The rules engine writes its explanations with fact keys ("Add: first_participant_on or
+eu_events") and ISO dates, and cites the spec's sections; what a person reads names each fact by
+its label, writes dates as "4 December 2026" (or "December 2026" for a month-only date) and cites
+the regulation and guidance only. :func:`humanise` does that to any engine text at display time,
+so verdicts stored before this module existed read the same way.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import date, datetime
+from typing import Any
+
+# Every fact the engine, the importer or a sponsor can record, by the label a person reads.
+FACT_LABELS: dict[str, str] = {
+    "study_type": "Study type",
+    "application_submitted_on": "Application submitted",
+    "approved_on": "UK approval date",
+    "first_participant_on": "First UK participant recruited",
+    "end_of_trial_on": "End of trial",
+    "early_termination": "Ended early",
+    "primary_completion_on": "Primary completion date",
+    "completion_on": "Study completion date",
+    "start_on": "Start date",
+    "phase": "Phase",
+    "phases": "Phases",
+    "healthy_volunteers": "Healthy volunteers only",
+    "paediatric": "Includes children",
+    "countries": "Countries",
+    "fda_regulated_drug": "Studies a drug regulated by the US FDA",
+    "fda_regulated_device": "Studies a device regulated by the US FDA",
+    "us_site": "Has a site in the United States",
+    "ind_or_ide": "Under a US IND or IDE",
+    "device_feasibility": "Small device feasibility study",
+    "registrations": "Registry entries",
+    "participant_summary_offered_on": "Participants offered the results",
+    "end_of_trial_notified_on": "End of trial notified to MHRA and ethics",
+    "deferrals": "Deferrals",
+    "waivers": "Waivers",
+    "delay_certification_on": "US delay certification submitted",
+    "good_cause_extension_until": "US good-cause extension until",
+    "results_submitted_on": "Results submitted",
+    "eu_events": "EU start and end notifications",
+    "iras_id": "IRAS id",
+    "results_posted": "Results posted (entered with evidence)",
+    "results_posted_on": "Results posted",
+    "registered_on": "Registered",
+    "title": "Title",
+    "sponsor_name": "Sponsor",
+    "overall_status": "Overall status",
+    "age_groups": "Age groups",
+    "registry": "Registry",
+    "member_state": "Member state",
+    "notified_on": "Notified on",
+    "requested_on": "Requested on",
+    "until": "Until",
+    "reference": "Reference",
+    "ground": "Ground",
+}
+
+RULESET_LABELS = {
+    "uk-2026": "UK clinical trials regulations 2026",
+    "eu-ctr": "EU Clinical Trials Regulation",
+    "us-fdaaa": "US FDAAA 801",
+}
+
+_MONTHS = (
+    "January February March April May June July August September October November December"
+).split()
+_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+Z-]*)?\b")
+_ISO_MONTH = re.compile(r"\b(\d{4})-(\d{2})\b(?!-\d)")
+_KEY = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+_SPEC_REF = re.compile(r"RULES\.md\s+[a-z0-9-]+(?:\s+[A-Z]+-[A-Z]+)?\s*[;,:]?\s*")
+
+
+def label(key: str) -> str:
+    """The label of a fact key; an unknown key is turned into words (never shown raw)."""
+    found = FACT_LABELS.get(key)
+    if found:
+        return found
+    words = key.replace("_", " ").strip()
+    return words[:1].upper() + words[1:]
+
+
+def day(value: Any) -> str:
+    """One date format: "4 December 2026"; a month-only text date as "December 2026"."""
+    if value is None or value == "":
+        return "Not known"
+    if isinstance(value, datetime):
+        value = value.date()
+    if isinstance(value, date):
+        return f"{value.day} {_MONTHS[value.month - 1]} {value.year}"
+    text = str(value)
+    return humanise_dates(text)
+
+
+def day_time(value: Any) -> str:
+    """A moment as "4 December 2026 at 14:05"."""
+    if value is None:
+        return "Not known"
+    return f"{day(value)} at {value.strftime('%H:%M')}"
+
+
+def _day_match(m: re.Match[str]) -> str:
+    year, month, dd = int(m.group(1)), int(m.group(2)), int(m.group(3))
+    if not (1 <= month <= 12 and 1 <= dd <= 31):
+        return m.group(0)
+    return f"{dd} {_MONTHS[month - 1]} {year}"
+
+
+def _month_match(m: re.Match[str]) -> str:
+    year, month = int(m.group(1)), int(m.group(2))
+    if not 1 <= month <= 12:
+        return m.group(0)
+    return f"{_MONTHS[month - 1]} {year}"
+
+
+def humanise_dates(text: str) -> str:
+    text = _ISO_DAY.sub(_day_match, text)
+    return _ISO_MONTH.sub(_month_match, text)
+
+
+def _key_match(m: re.Match[str]) -> str:
+    key = m.group(0)
+    found = FACT_LABELS.get(key)
+    return f"“{found}”" if found else key.replace("_", " ")
+
+
+def humanise(text: Any) -> str:
+    """Engine text as a person reads it: fact keys become their labels, ISO dates become
+    "4 December 2026", spec section references are dropped, "None" becomes "not known"."""
+    if text is None:
+        return ""
+    out = str(text)
+    out = _SPEC_REF.sub("", out)
+    out = humanise_dates(out)
+    out = _KEY.sub(_key_match, out)
+    out = re.sub(r"\bNone\b", "not known", out)
+    out = out.replace("Add: ", "Add ")
+    return out
+
+
+def citation(source: Any) -> str:
+    """A verdict's source with the spec file reference removed: the regulation and guidance."""
+    text = _SPEC_REF.sub("", str(source or "")).strip(" ;,")
+    return humanise_dates(text)
+
+
+def missing_facts(missing: Any) -> str:
+    """["first_participant_on or eu_events", "end_of_trial_on"] as words."""
+    items = []
+    for item in missing or ():
+        parts = [label(p.strip()) for p in str(item).split(" or ")]
+        items.append(" or ".join(parts))
+    if not items:
+        return "more facts"
+    if len(items) == 1:
+        return items[0]
+    return ", ".join(items[:-1]) + " and " + items[-1]
+
+
+def register(app) -> None:
+    """Jinja filters: ``humanise``, ``fact_label``, ``citation``, ``missing_facts``, ``day``,
+    ``day_time``."""
+    app.add_template_filter(humanise, "humanise")
+    app.add_template_filter(label, "fact_label")
+    app.add_template_filter(citation, "citation")
+    app.add_template_filter(missing_facts, "missing_facts")
+    app.add_template_filter(day_time, "day_time")
+    app.add_template_global(RULESET_LABELS, "ruleset_labels")
