@@ -72,6 +72,8 @@ _MONTHS = (
 _ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+Z-]*)?\b")
 _ISO_MONTH = re.compile(r"\b(\d{4})-(\d{2})\b(?!-\d)")
 _KEY = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
+_PARAM_PREFIX = re.compile(r"(?:^|(?<=[.;] ))[a-z]+(?:_[a-z]+)+=[^:\s]+:\s*")
+_PARAM = re.compile(r"\b([a-z]+(?:_[a-z]+)+)=(\S+)")
 _SPEC_REF = re.compile(r"RULES\.md\s+[a-z0-9-]+(?:\s+[A-Z]+-[A-Z]+)?\s*[;,:]?\s*")
 
 
@@ -117,6 +119,13 @@ def _month_match(m: re.Match[str]) -> str:
     return f"{_MONTHS[month - 1]} {year}"
 
 
+def date_text(text: str) -> str:
+    """A text that is exactly an ISO date (or month) spelt out; any other text unchanged."""
+    if _ISO_DAY.fullmatch(text) or _ISO_MONTH.fullmatch(text):
+        return humanise_dates(text)
+    return text
+
+
 def humanise_dates(text: str) -> str:
     text = _ISO_DAY.sub(_day_match, text)
     return _ISO_MONTH.sub(_month_match, text)
@@ -135,8 +144,12 @@ def humanise(text: Any) -> str:
         return ""
     out = str(text)
     out = _SPEC_REF.sub("", out)
+    # A rule parameter's assumption text reads "due_soon_days=30: a duty is ...": keep the words.
+    out = _PARAM_PREFIX.sub("", out)
+    out = _PARAM.sub(lambda m: f"{label(m.group(1)).lower()}: {m.group(2)}", out)
     out = humanise_dates(out)
     out = _KEY.sub(_key_match, out)
+    out = out[:1].upper() + out[1:]
     out = re.sub(r"\bNone\b", "not known", out)
     out = out.replace("Add: ", "Add ")
     return out

@@ -23,12 +23,20 @@ from flask_login import current_user
 from portal import access, plain
 from portal.extensions import db
 from portal.forms_util import add_service_error
-from portal.models import Claim, Organisation, Trial, TrialIdentifier, User
+from portal.models import (
+    Claim,
+    Organisation,
+    ReviewComment,
+    Submission,
+    Trial,
+    TrialIdentifier,
+    User,
+)
 from portal.services import ServiceError, claims, sponsor_facts, transactional
 from portal.services.audit import record
 from portal.services.trial_access import scope_trials, trial_for
 from portal.timeutil import today
-from portal.trials import queries
+from portal.trials import queries, urgency
 from portal.trials.calendar import ical_feed
 from portal.trials.facts import describe_value
 from portal.trials.forms import (
@@ -273,10 +281,14 @@ def trial(trial_id: int):
         .scalars()
         .all()
     )
+    rows = urgency.ordered(obligations, _reviewer_requests(trial.id))
     return render_template(
         "trials/trial.html",
         trial=trial,
         obligations=obligations,
+        rows=rows,
+        first=urgency.first_action(rows),
+        groups=urgency.GROUPS,
         entries=entries,
         identifiers=queries.identifiers_for(trial),
         facts=facts,
@@ -290,6 +302,24 @@ def trial(trial_id: int):
         and trial.owner_organisation_id == getattr(current_user.organisation, "id", None),
         as_of=today(),
     )
+
+
+def _reviewer_requests(trial_id: int) -> dict[str, list]:
+    """Reviewers' change requests that still stand on this trial, by the duty they concern."""
+    rows = db.session.execute(
+        sa.select(ReviewComment, Submission)
+        .join(Submission, Submission.id == ReviewComment.submission_id)
+        .where(
+            Submission.trial_id == trial_id,
+            Submission.status == "changes_requested",
+            ReviewComment.decision.in_(("request_changes", "question")),
+        )
+        .order_by(ReviewComment.created_at.desc())
+    ).all()
+    by_duty: dict[str, list] = {}
+    for comment, submission in rows:
+        by_duty.setdefault(submission.duty or "", []).append(comment)
+    return by_duty
 
 
 def _editable(trial_id: int) -> Trial:
