@@ -69,8 +69,9 @@ RULESET_LABELS = {
 _MONTHS = (
     "January February March April May June July August September October November December"
 ).split()
-_ISO_DAY = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+Z-]*)?\b")
-_ISO_MONTH = re.compile(r"\b(\d{4})-(\d{2})\b(?!-\d)")
+_ISO_DAY = re.compile(r"(?<![\w-])(\d{4})-(\d{2})-(\d{2})(?:[T ][0-9:.+Z-]*)?\b")
+_ISO_MONTH = re.compile(r"(?<![\w-])(\d{4})-(\d{2})\b(?!-\d)")
+_CODE = re.compile(r"[a-z]+(?:_[a-z]+)+|[A-Z]+(?:_[A-Z]+)+")
 _KEY = re.compile(r"\b[a-z]+(?:_[a-z]+)+\b")
 _PARAM_PREFIX = re.compile(r"(?:^|(?<=[.;] ))[a-z]+(?:_[a-z]+)+=[^:\s]+:\s*")
 _PARAM = re.compile(r"\b([a-z]+(?:_[a-z]+)+)=(\S+)")
@@ -120,9 +121,13 @@ def _month_match(m: re.Match[str]) -> str:
 
 
 def date_text(text: str) -> str:
-    """A text that is exactly an ISO date (or month) spelt out; any other text unchanged."""
-    if _ISO_DAY.fullmatch(text) or _ISO_MONTH.fullmatch(text):
+    """A text that starts with an ISO date (or month) spelt out; a coded value such as
+    "active_not_recruiting" as words; any other text unchanged."""
+    if _ISO_DAY.match(text) or _ISO_MONTH.match(text):
         return humanise_dates(text)
+    if _CODE.fullmatch(text):
+        words = text.replace("_", " ").lower()
+        return words[:1].upper() + words[1:]
     return text
 
 
@@ -143,7 +148,8 @@ def humanise(text: Any) -> str:
     if text is None:
         return ""
     out = str(text)
-    out = _SPEC_REF.sub("", out)
+    out = _SPEC_REF.sub("", out).replace("RULES.md", "the rules")
+    out = re.sub(r"\s*\[param[^\]]*\]", "", out)
     # A rule parameter's assumption text reads "due_soon_days=30: a duty is ...": keep the words.
     out = _PARAM_PREFIX.sub("", out)
     out = _PARAM.sub(lambda m: f"{label(m.group(1)).lower()}: {m.group(2)}", out)
