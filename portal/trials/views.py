@@ -470,9 +470,11 @@ def _other_orgs() -> list[tuple[int, str]]:
 def calendar():
     as_of = today()
     deadlines = queries.upcoming_deadlines(current_user, as_of)
+    overdue = [(ob, t) for ob, t in deadlines if ob.status == "overdue"]
     months: dict[str, list] = {}
     for obligation, trial in deadlines:
-        months.setdefault(obligation.due.strftime("%B %Y"), []).append((obligation, trial))
+        if obligation.status != "overdue":
+            months.setdefault(obligation.due.strftime("%B %Y"), []).append((obligation, trial))
     feed_url = (
         url_for("trials.ical", token=current_user.calendar_token, _external=True)
         if current_user.calendar_token
@@ -482,6 +484,7 @@ def calendar():
 
     return render_template(
         "trials/calendar.html",
+        overdue=overdue,
         months=months,
         feed_url=feed_url,
         form=EmptyForm(),

@@ -168,7 +168,7 @@ def test_calendar_and_private_ical_feed_can_be_revoked(browser, client):
     response = client.get(feed)
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and response.mimetype == "text/calendar"
-    assert "BEGIN:VEVENT" in body and "UK-END due: Calendar trial" in body
+    assert "BEGIN:VEVENT" in body and "UK-END duty: Calendar trial" in body
     assert f"DTSTART;VALUE=DATE:{(today() + timedelta(days=40)):%Y%m%d}" in body
 
     browser.login(user.email, PASSWORD)
