@@ -15,6 +15,7 @@ from wtforms import BooleanField, RadioField, SelectField, StringField, SubmitFi
 from wtforms.validators import InputRequired, Length, Optional
 
 from portal.dates_field import GovDateField
+from portal.models.claims import RELATIONS
 
 
 class FindTrialForm(FlaskForm):
@@ -118,3 +119,26 @@ class TransferForm(FlaskForm):
         validators=[InputRequired(message="Choose an organisation")],
     )
     submit = SubmitField("Transfer trial", widget=GovSubmitInput())
+
+
+class ClaimForm(FlaskForm):
+    """Claiming a trial: what the organisation is to it, and a confirmation."""
+
+    relation = RadioField(
+        "What is your organisation to this trial?",
+        widget=GovRadioInput(),
+        choices=list(RELATIONS.items()),
+        validators=[InputRequired(message="Choose what your organisation is to this trial")],
+    )
+    relation_detail = StringField(
+        "If something else, what?",
+        widget=GovTextInput(),
+        validators=[Optional(), Length(max=500, message="Use 500 characters or fewer")],
+    )
+    confirm = BooleanField(
+        "I confirm that my organisation is responsible for this trial's transparency duties as "
+        "stated, and that a reviewer may check it",
+        widget=GovCheckboxInput(),
+        validators=[InputRequired(message="Confirm that your organisation is responsible")],
+    )
+    submit = SubmitField("Claim this trial", widget=GovSubmitInput())

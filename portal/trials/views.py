@@ -41,6 +41,7 @@ from portal.trials.calendar import ical_feed
 from portal.trials.facts import describe_value
 from portal.trials.forms import (
     AddTrialForm,
+    ClaimForm,
     DeferralForm,
     FactsForm,
     FindTrialForm,
@@ -141,33 +142,40 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+FIND_PAGE_SIZE = 20
+
+
 @bp.route("/trials/find")
 @access.roles(*EDITORS, "compliance_officer", org_needed=True)
 def find():
     form = FindTrialForm(request.args)
-    results = []
+    results: list[Trial] = []
+    total = 0
+    page = request.args.get("page", "1")
+    page = min(int(page), 10_000) if page.isdigit() and int(page) > 0 else 1
     searched = "q" in request.args
     if searched and form.validate():
         q = form.q.data.strip()
         found = claims.find_by_identifier(q)
         if found is not None:
-            results = [found]
+            results, total, page = [found], 1, 1
         else:
             needle = f"%{q.lower()}%"
-            results = (
-                db.session.execute(
-                    sa.select(Trial)
-                    .where(
-                        sa.or_(
-                            sa.func.lower(Trial.title).like(needle),
-                            sa.func.lower(Trial.sponsor_name).like(needle),
-                        )
-                    )
-                    .order_by(Trial.title)
-                    .limit(50)
+            matching = sa.select(Trial).where(
+                sa.or_(
+                    sa.func.lower(Trial.title).like(needle),
+                    sa.func.lower(Trial.sponsor_name).like(needle),
                 )
-                .scalars()
-                .all()
+            )
+            total = db.session.execute(
+                sa.select(sa.func.count()).select_from(matching.subquery())
+            ).scalar_one()
+            results = list(
+                db.session.execute(
+                    matching.order_by(Trial.title, Trial.id)
+                    .limit(FIND_PAGE_SIZE)
+                    .offset((page - 1) * FIND_PAGE_SIZE)
+                ).scalars()
             )
     ids = [t.id for t in results]
     identifiers: dict[int, list[str]] = {}
@@ -177,18 +185,14 @@ def find():
             sa.select(TrialIdentifier).where(TrialIdentifier.trial_id.in_(ids))
         ).scalars():
             identifiers.setdefault(ident.trial_id, []).append(ident.value)
-        for claim in db.session.execute(
-            sa.select(Claim).where(
-                Claim.trial_id.in_(ids),
-                Claim.organisation_id == current_user.organisation.id,
-                Claim.status.in_(("pending", "disputed")),
-            )
-        ).scalars():
-            my_claims[claim.trial_id] = claim
+        my_claims = _my_open_claims(ids)
     return render_template(
         "trials/find.html",
         form=form,
         results=results,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // FIND_PAGE_SIZE)),
         searched=searched,
         identifiers=identifiers,
         my_claims=my_claims,
@@ -196,26 +200,82 @@ def find():
     )
 
 
-@bp.route("/trials/<int:trial_id>/claim", methods=["POST"])
+def _my_open_claims(ids: list[int]) -> dict[int, Claim]:
+    return {
+        claim.trial_id: claim
+        for claim in db.session.execute(
+            sa.select(Claim).where(
+                Claim.trial_id.in_(ids),
+                Claim.organisation_id == current_user.organisation.id,
+                Claim.status.in_(("pending", "disputed")),
+            )
+        ).scalars()
+    }
+
+
+def _any_trial(trial_id: int) -> Trial:
+    trial = db.session.get(Trial, trial_id)
+    if trial is None:
+        abort(404)
+    return trial
+
+
+@bp.route("/trials/<int:trial_id>/about")
+@access.roles(*EDITORS, "compliance_officer", org_needed=True)
+def about(trial_id: int):
+    """What the registries say about a trial, before claiming it (public registry data only:
+    no duties, facts entered by its owner, or the owner's name)."""
+    trial = _any_trial(trial_id)
+    return render_template(
+        "trials/about.html",
+        trial=trial,
+        entries=list(trial.entries),
+        identifiers=queries.identifiers_for(trial),
+        my_claim=_my_open_claims([trial.id]).get(trial.id),
+        mine=trial.owner_organisation_id == current_user.organisation.id,
+        can_claim=current_user.role in EDITORS,
+    )
+
+
+@bp.route("/trials/<int:trial_id>/claim", methods=["GET", "POST"])
 @access.roles(*EDITORS, org_needed=True)
 def claim(trial_id: int):
-    from portal.auth.forms import EmptyForm
-
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        result = claims.claim_trial(current_user, trial_id)
-    except ServiceError as exc:
-        flash(exc.message, "info")
-        return redirect(request.referrer or url_for("trials.find"))
-    if result.status == "approved":
-        flash("Trial claimed. It matched your organisation, so it is yours now.", "success")
-        return redirect(url_for("trials.trial", trial_id=trial_id))
-    if result.status == "disputed":
-        flash("This trial already has an owner. A reviewer will decide; follow it under Claims.")
-    else:
-        flash("Claim sent to a reviewer: " + result.match_reason)
-    return redirect(url_for("trials.my_claims"))
+    """Claim a trial: say what the organisation is to it, confirm, then send."""
+    trial = _any_trial(trial_id)
+    if trial.owner_organisation_id == current_user.organisation.id:
+        flash("Your organisation already owns this trial.")
+        return redirect(url_for("trials.trial", trial_id=trial.id))
+    form = ClaimForm()
+    if form.validate_on_submit():
+        try:
+            result = claims.claim_trial(
+                current_user, trial_id, form.relation.data, form.relation_detail.data
+            )
+        except ServiceError as exc:
+            if exc.field in ("relation", "relation_detail"):
+                add_service_error(form, exc)
+            else:
+                flash(exc.message, "info")
+                return redirect(url_for("trials.about", trial_id=trial_id))
+        else:
+            if result.status == "approved":
+                flash("Trial claimed. It matched your organisation, so it is yours now.", "success")
+                return redirect(url_for("trials.trial", trial_id=trial_id))
+            if result.status == "disputed":
+                flash(
+                    "This trial already has an owner. A reviewer will decide; follow it under "
+                    "Claims."
+                )
+            else:
+                flash("Claim sent to a reviewer: " + result.match_reason)
+            return redirect(url_for("trials.my_claims"))
+    return render_template(
+        "trials/claim.html",
+        trial=trial,
+        form=form,
+        identifiers=queries.identifiers_for(trial),
+        owned_by_other=trial.owner_organisation_id is not None,
+    )
 
 
 @bp.route("/trials/claims")
