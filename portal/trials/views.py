@@ -32,6 +32,7 @@ from portal.models import (
     TrialIdentifier,
     User,
 )
+from portal.models.claims import RELATIONS
 from portal.services import ServiceError, claims, sponsor_facts, transactional
 from portal.services.audit import record
 from portal.services.trial_access import scope_trials, trial_for
@@ -197,6 +198,7 @@ def find():
         identifiers=identifiers,
         my_claims=my_claims,
         my_org=current_user.organisation,
+        relations=RELATIONS,
     )
 
 
@@ -226,6 +228,8 @@ def about(trial_id: int):
     """What the registries say about a trial, before claiming it (public registry data only:
     no duties, facts entered by its owner, or the owner's name)."""
     trial = _any_trial(trial_id)
+    if trial.owner_organisation_id not in (None, current_user.organisation.id):
+        abort(404)  # another organisation's trial: its records are theirs (ids do not leak)
     return render_template(
         "trials/about.html",
         trial=trial,
@@ -245,6 +249,10 @@ def claim(trial_id: int):
     if trial.owner_organisation_id == current_user.organisation.id:
         flash("Your organisation already owns this trial.")
         return redirect(url_for("trials.trial", trial_id=trial.id))
+    if request.method == "GET" and trial.owner_organisation_id is not None:
+        # Another organisation's trial has no page here (ids do not leak): a dispute is sent
+        # from the search results, where the form asks the same questions.
+        return redirect(url_for("trials.find"))
     form = ClaimForm()
     if form.validate_on_submit():
         try:

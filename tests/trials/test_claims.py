@@ -53,7 +53,7 @@ def test_a_matching_claim_is_approved_automatically(browser):
     response = browser.post(
         f"/trials/{t.id}/claim",
         {"relation": "sponsor", "confirm": "y"},
-        token_from=f"/trials/{t.id}/claim",
+        token_from="/trials/find",
     )
     assert response.status_code == 302 and response.location.endswith(f"/trials/{t.id}")
     db.session.expire_all()
@@ -73,7 +73,7 @@ def test_a_claim_that_does_not_match_waits_for_a_reviewer_who_sees_why(browser):
     browser.post(
         f"/trials/{t.id}/claim",
         {"relation": "sponsor", "confirm": "y"},
-        token_from=f"/trials/{t.id}/claim",
+        token_from="/trials/find",
     )
     claim = db.session.execute(sa.select(Claim)).scalar_one()
     assert claim.status == "pending"
@@ -107,7 +107,7 @@ def test_claiming_an_owned_trial_opens_a_dispute_both_sides_see(browser):
     browser.post(
         f"/trials/{t.id}/claim",
         {"relation": "sponsor", "confirm": "y"},
-        token_from=f"/trials/{t.id}/claim",
+        token_from="/trials/find",
     )
     claim = db.session.execute(sa.select(Claim)).scalar_one()
     assert claim.status == "disputed"
@@ -162,7 +162,7 @@ def test_compliance_officer_cannot_claim(browser):
     response = browser.post(
         f"/trials/{t.id}/claim",
         {"relation": "sponsor", "confirm": "y"},
-        token_from=f"/trials/{t.id}/claim",
+        token_from="/trials/find",
     )
     assert response.status_code == 403
     assert db.session.execute(sa.select(sa.func.count()).select_from(Claim)).scalar() == 0
