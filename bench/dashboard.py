@@ -1,5 +1,6 @@
 """Dashboard benchmark (not a test): an organisation with 5,000 trials in PostgreSQL; server-side
-latency of the dashboard (several filters and sorts, first and later pages) and the trial page.
+latency of each role's home page (work list), the trial page, the deadlines page and the
+dashboard (several filters and sorts, first and later pages).
 
     .venv/bin/python bench/dashboard.py [--trials 5000] [--requests 200]
 
@@ -177,15 +178,41 @@ def main() -> int:
                 f"loaded {args.trials} trials with {len(DUTIES)} verdicts each "
                 f"in {time.perf_counter() - started:.1f} s"
             )
-            client = app.test_client()
-            token = csrf_token_from(client.get("/login").get_data(as_text=True))
-            client.post(
-                "/login", data={"csrf_token": token, "email": user.email, "password": PASSWORD}
-            )
+            from flask import g
+
+            from tests.factories import staff
+
+            def signed_in(account):
+                g.__dict__.clear()  # requests share this app context's g (user, CSRF token)
+                c = app.test_client()
+                page = c.get("/login")
+                assert page.status_code == 200, page.get_data(as_text=True)[:500]
+                token = csrf_token_from(page.get_data(as_text=True))
+                c.post(
+                    "/login",
+                    data={"csrf_token": token, "email": account.email, "password": PASSWORD},
+                )
+                return c
+
+            client = signed_in(user)
+            clients = {
+                "sponsor": signed_in(member("sponsor", org)),
+                "officer": client,
+                "reviewer": signed_in(staff("reviewer")),
+                "admin": signed_in(staff("admin")),
+            }
             queries: list[str] = []
             sa.event.listen(db.engine, "before_cursor_execute", lambda *a: queries.append(a[2]))
             rng = random.Random(1)
             pages = {
+                "home (sponsor work list)": ("sponsor", lambda: "/"),
+                "home (officer work list)": ("officer", lambda: "/"),
+                "home (reviewer work list)": ("reviewer", lambda: "/"),
+                "home (admin work list)": ("admin", lambda: "/"),
+                "trial page (sponsor)": (
+                    "sponsor",
+                    lambda: f"/trials/{rng.randint(1, args.trials)}",
+                ),
                 "dashboard (first page)": lambda: "/trials",
                 "dashboard (page 50, by due)": lambda: "/trials?sort=due&page=50",
                 "dashboard (overdue filter)": lambda: "/trials?status=overdue",
@@ -195,13 +222,15 @@ def main() -> int:
             }
             print(f"\n{'page':36} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'SQL/page':>9}")
             worst = 0.0
-            for label, make in pages.items():
+            for label, spec in pages.items():
+                who, make = spec if isinstance(spec, tuple) else ("officer", spec)
                 times, counts = [], []
                 for _ in range(args.requests // len(pages) + 5):
                     path = make()
+                    g.__dict__.clear()  # each client is its own user
                     queries.clear()
                     t0 = time.perf_counter()
-                    response = client.get(path)
+                    response = clients[who].get(path)
                     times.append(time.perf_counter() - t0)
                     counts.append(len(queries))
                     assert response.status_code == 200, (path, response.status_code)

@@ -59,6 +59,10 @@ def register_templating(app: Flask) -> None:
 
     app.add_template_global(extra_navigation)
 
+    from portal import plain
+
+    plain.register(app)
+
     @app.context_processor
     def globals_for_templates() -> dict[str, Any]:
         return {
@@ -122,6 +126,7 @@ def _migrations_dir():
 
 
 def register_blueprints(app: Flask) -> None:
+    import portal.trials.facts_views  # noqa: F401 (the facts pages, on the trials blueprint)
     from portal.admin import bp as admin_bp
     from portal.auth import bp as auth_bp
     from portal.main import bp as main_bp

@@ -24,6 +24,7 @@ from flask import (
 from flask_login import current_user
 
 from portal import access
+from portal.audit_log import describe
 from portal.audit_log.forms import AuditFilterForm
 from portal.extensions import db
 from portal.models import AuditEvent, Organisation, User
@@ -89,9 +90,11 @@ def _form(user: User) -> AuditFilterForm:
     actions = db.session.execute(
         _scoped(sa.select(AuditEvent.action).distinct(), user).order_by(AuditEvent.action)
     ).scalars()
-    form.action.choices = [("", "All actions"), *[(a, a) for a in actions]]
+    form.action.choices = [("", "All actions"), *[(a, describe.action(a)) for a in actions]]
     if form.action.data and form.action.data not in {c[0] for c in form.action.choices}:
-        form.action.choices.append((form.action.data, form.action.data))  # no match, no error
+        form.action.choices.append(
+            (form.action.data, describe.action(form.action.data))
+        )  # no match, no error
     return form
 
 
@@ -286,3 +289,18 @@ def _csv_safe(value: str) -> str:
 @bp.app_template_filter("audit_json")
 def audit_json(value: Any) -> str:
     return _json(value)
+
+
+@bp.app_template_filter("audit_action")
+def audit_action(code: str) -> str:
+    return describe.action(code)
+
+
+@bp.app_template_filter("audit_changes")
+def audit_changes(event: Any) -> list[str]:
+    return describe.changes(event.before, event.after)
+
+
+@bp.app_template_filter("audit_record")
+def audit_record(event: Any) -> str:
+    return describe.record(event.object_type, event.object_id)

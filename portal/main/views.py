@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC
 from pathlib import Path
+from typing import Any
 
 import sqlalchemy as sa
 from flask import current_app, jsonify, render_template, send_from_directory
@@ -13,19 +14,38 @@ from rq import Worker
 from portal import access
 from portal.extensions import csrf, db
 from portal.jobs import redis_connection
-from portal.main import bp
-from portal.timeutil import utcnow
-
-
-def worker_stale_after() -> int:
-    """Seconds without a heartbeat after which a worker counts as dead (two beats missed)."""
-    return 3 * current_app.config["WORKER_HEARTBEAT_SECONDS"]
+from portal.main import bp, worklists
+from portal.main.worklists import worker_stale_after
+from portal.plain import STATUS_LABELS
+from portal.timeutil import today, utcnow
 
 
 @bp.route("/")
 @access.public
 def home():
-    return render_template("main/home.html", user=current_user)
+    """Each role's work list: what to do next, most urgent first (issue 18)."""
+    work: dict[str, Any] | None = None
+    kind = None
+    if current_user.is_authenticated and current_user.email_confirmed and current_user.role:
+        as_of = today()
+        role = current_user.role
+        if role == "admin":
+            kind, work = "admin", worklists.admin(current_user)
+        elif role == "reviewer":
+            kind, work = "reviewer", worklists.reviewer(current_user)
+        elif current_user.organisation is not None and current_user.organisation.approved:
+            if role == "compliance_officer":
+                kind, work = "officer", worklists.officer(current_user, as_of)
+            else:
+                kind, work = "sponsor", worklists.sponsor(current_user, as_of)
+    return render_template(
+        "main/home.html",
+        user=current_user,
+        kind=kind,
+        work=work,
+        labels=STATUS_LABELS,
+        due_within=worklists.DUE_WITHIN_DAYS,
+    )
 
 
 @bp.route("/assets/<path:filename>")

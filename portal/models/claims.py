@@ -10,6 +10,14 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from portal.extensions import db
 from portal.timeutil import utcnow
 
+# What the claimant's organisation is to the trial (asked when claiming, shown to the reviewer).
+RELATIONS = {
+    "sponsor": "The sponsor",
+    "co_sponsor": "A co-sponsor",
+    "legal_representative": "The sponsor's legal representative in the UK",
+    "delegate": "An organisation the sponsor delegated its transparency duties to (such as a CRO)",
+    "other": "Something else",
+}
 CLAIM_STATUSES = ("pending", "approved", "rejected", "disputed", "released", "withdrawn")
 
 
@@ -30,6 +38,9 @@ class Claim(db.Model):
     requested_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     status: Mapped[str] = mapped_column(sa.String(20), index=True)
     match_reason: Mapped[str] = mapped_column(sa.Text, default="")
+    # The claimant's relation to the trial (RELATIONS keys) and, for "other", their words.
+    relation: Mapped[str | None] = mapped_column(sa.String(40))
+    relation_detail: Mapped[str | None] = mapped_column(sa.Text)
     decided_by_id: Mapped[int | None] = mapped_column(sa.ForeignKey("users.id"))
     decision_reason: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

@@ -91,7 +91,11 @@ def claim(claim_id: int):
         else:
             flash(f"Claim {claim.status}.", "success")
             return redirect(url_for("review.claims"))
-    return render_template("review/claim.html", claim=claim, owner=owner, form=form)
+    from portal.models.claims import RELATIONS
+
+    return render_template(
+        "review/claim.html", claim=claim, owner=owner, form=form, relations=RELATIONS
+    )
 
 
 # --- Issue 6: the review queue, submissions, jargon list and audit samples ------------------------

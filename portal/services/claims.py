@@ -60,8 +60,24 @@ def match_reasons(user: User, trial: Trial) -> tuple[bool, str]:
 
 
 @transactional
-def claim_trial(user: User, trial_id: int) -> Claim:
-    """Claim a trial for the user's organisation: approved, pending or a dispute."""
+def claim_trial(
+    user: User, trial_id: int, relation: str | None = None, relation_detail: str | None = None
+) -> Claim:
+    """Claim a trial for the user's organisation: approved, pending or a dispute.
+
+    ``relation`` is what the organisation is to the trial (``RELATIONS``); "other" needs
+    ``relation_detail`` in the claimant's words. Both are shown to the reviewer."""
+    from portal.models.claims import RELATIONS
+
+    relation_detail = (relation_detail or "").strip() or None
+    if relation is not None and relation not in RELATIONS:
+        raise ServiceError("Choose what your organisation is to this trial.", field="relation")
+    if relation == "other" and not relation_detail:
+        raise ServiceError("Say what your organisation is to this trial.", field="relation_detail")
+    if relation_detail and len(relation_detail) > 500:
+        raise ServiceError(
+            "Describe the relation in 500 characters or fewer.", field="relation_detail"
+        )
     org = user.organisation
     if org is None or not org.approved or not user.has_role("sponsor", "sponsor_admin"):
         raise ServiceError("Only sponsors of an approved organisation can claim trials.")
@@ -82,7 +98,12 @@ def claim_trial(user: User, trial_id: int) -> Claim:
 
     automatic, reason = match_reasons(user, trial)
     claim = Claim(
-        trial_id=trial.id, organisation_id=org.id, requested_by_id=user.id, match_reason=reason
+        trial_id=trial.id,
+        organisation_id=org.id,
+        requested_by_id=user.id,
+        match_reason=reason,
+        relation=relation,
+        relation_detail=relation_detail if relation == "other" else None,
     )
     if trial.owner_organisation_id is not None:
         owner = db.session.get(Organisation, trial.owner_organisation_id)
@@ -107,7 +128,12 @@ def claim_trial(user: User, trial_id: int) -> Claim:
         trial.id,
         actor=user,
         organisation_id=org.id,
-        after={"claim_id": claim.id, "status": claim.status, "reason": claim.match_reason},
+        after={
+            "claim_id": claim.id,
+            "status": claim.status,
+            "reason": claim.match_reason,
+            "relation": claim.relation,
+        },
     )
     return claim
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from portal.plain import humanise
 from portal.timeutil import utcnow
 
 
@@ -25,6 +26,7 @@ def _fold(line: str) -> str:
 
 
 def ical_feed(deadlines, dashboard_url: str) -> str:
+    """Overdue duties come first (marked OVERDUE, on the day they were due), then the rest."""
     stamp = utcnow().strftime("%Y%m%dT%H%M%SZ")
     lines = [
         "BEGIN:VCALENDAR",
@@ -35,14 +37,17 @@ def ical_feed(deadlines, dashboard_url: str) -> str:
     ]
     for obligation, trial in deadlines:
         due = obligation.due
+        title = (obligation.verdict or {}).get("title") or obligation.duty
+        state = "OVERDUE: " if obligation.status == "overdue" else ""
+        about = humanise((obligation.verdict or {}).get("explanation", ""))[:900]
         lines += [
             "BEGIN:VEVENT",
             f"UID:obligation-{obligation.id}-{obligation.duty}@trial-transparency-portal",
             f"DTSTAMP:{stamp}",
             f"DTSTART;VALUE=DATE:{due:%Y%m%d}",
             f"DTEND;VALUE=DATE:{(due + timedelta(days=1)):%Y%m%d}",
-            f"SUMMARY:{_escape(obligation.duty + ' due: ' + (trial.title or '')[:120])}",
-            f"DESCRIPTION:{_escape((obligation.verdict or {}).get('explanation', '')[:900])}",
+            f"SUMMARY:{_escape(state + title + ': ' + (trial.title or '')[:120])}",
+            f"DESCRIPTION:{_escape(about)}",
             f"URL:{dashboard_url.rstrip('/')}/{trial.id}",
             "END:VEVENT",
         ]

@@ -24,6 +24,7 @@ from wtforms.validators import InputRequired, Length, Optional, ValidationError
 from wtforms.widgets import HiddenInput
 
 from portal.dates_field import GovDateField
+from portal.models.claims import RELATIONS
 from portal.rules.facts import PHASES
 from portal.rules.labels import FACT_LABELS
 
@@ -295,3 +296,26 @@ class TransferForm(FlaskForm):
     def validate_recipient(self, field: StringField) -> None:
         if not field.data and not self.organisation.data:
             raise ValidationError("Enter the receiving organisation's exact name or email domain")
+
+
+class ClaimForm(FlaskForm):
+    """Claiming a trial: what the organisation is to it, and a confirmation."""
+
+    relation = RadioField(
+        "What is your organisation to this trial?",
+        widget=GovRadioInput(),
+        choices=list(RELATIONS.items()),
+        validators=[InputRequired(message="Choose what your organisation is to this trial")],
+    )
+    relation_detail = StringField(
+        "If something else, what?",
+        widget=GovTextInput(),
+        validators=[Optional(), Length(max=500, message="Use 500 characters or fewer")],
+    )
+    confirm = BooleanField(
+        "I confirm that my organisation is responsible for this trial's transparency duties as "
+        "stated, and that a reviewer may check it",
+        widget=GovCheckboxInput(),
+        validators=[InputRequired(message="Confirm that your organisation is responsible")],
+    )
+    submit = SubmitField("Claim this trial", widget=GovSubmitInput())

@@ -20,23 +20,13 @@ from portal.models import (
     TrialIdentifier,
     User,
 )
+from portal.plain import STATUS_LABELS  # noqa: F401 (pages read it here)
 from portal.services.trial_access import scope_trials
 
 HEADLINE_STATUSES = ("overdue", "due_soon", "upcoming", "met", "deferred", "data_needed")
 OPEN_STATUSES = ("overdue", "due_soon", "data_needed", "upcoming")
 # Most urgent first: what "the next thing to do" means.
 URGENCY = {"overdue": 0, "due_soon": 1, "data_needed": 2, "upcoming": 3}
-STATUS_LABELS = {
-    "not_applicable": "Not applicable",
-    "data_needed": "Data needed",
-    "upcoming": "Upcoming",
-    "due_soon": "Due soon",
-    "overdue": "Overdue",
-    "met": "Met",
-    "met_late": "Met late",
-    "deferred": "Deferred",
-    "waived": "Waived",
-}
 SORTS = {"urgency": "Most urgent first", "due": "Next due date", "title": "Title"}
 PAGE_SIZE = 25
 
@@ -286,22 +276,28 @@ def obligations_for(trial: Trial) -> list[Obligation]:
 
 
 def upcoming_deadlines(user: User, as_of: date, months: int = 12) -> list[tuple[Obligation, Trial]]:
-    """Open obligations due from the start of this month to ``months`` ahead, by due date."""
-    start = as_of.replace(day=1)
+    """Every overdue duty first (however long ago it was due, oldest first), then the open
+    duties due from today to ``months`` ahead, by due date (issue 18)."""
     end = as_of + timedelta(days=31 * months)
     visible = scope_trials(sa.select(Trial.id), user).subquery()
+    overdue_first = sa.case((Obligation.status == "overdue", 0), else_=1)
     return list(
         db.session.execute(
             sa.select(Obligation, Trial)
             .join(Trial, Trial.id == Obligation.trial_id)
             .where(
                 Obligation.trial_id.in_(sa.select(visible.c.id)),
-                Obligation.status.in_(("overdue", "due_soon", "upcoming", "deferred")),
                 Obligation.due.is_not(None),
-                Obligation.due >= start,
-                Obligation.due <= end,
+                sa.or_(
+                    Obligation.status == "overdue",
+                    sa.and_(
+                        Obligation.status.in_(("due_soon", "upcoming", "deferred")),
+                        Obligation.due >= as_of,
+                        Obligation.due <= end,
+                    ),
+                ),
             )
-            .order_by(Obligation.due, Trial.id)
+            .order_by(overdue_first, Obligation.due, Trial.id)
         ).all()
     )
 

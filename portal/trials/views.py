@@ -20,11 +20,19 @@ from flask import (
 )
 from flask_login import current_user
 
-from portal import access
-from portal.domain.trials.facts import describe_value, imported_source
+from portal import access, plain
+from portal.domain.trials.facts import describe_value
 from portal.extensions import db
 from portal.forms_util import add_service_error
-from portal.models import Claim, Trial, TrialIdentifier, User
+from portal.models import (
+    Claim,
+    ReviewComment,
+    Submission,
+    Trial,
+    TrialIdentifier,
+    User,
+)
+from portal.models.claims import RELATIONS
 from portal.services import (
     ServiceError,
     accounts,
@@ -36,15 +44,11 @@ from portal.services import (
 from portal.services.audit import record
 from portal.services.trial_access import scope_trials, trial_for
 from portal.timeutil import today
-from portal.trials import queries
+from portal.trials import queries, urgency
 from portal.trials.calendar import ical_feed
 from portal.trials.forms import (
-    EU_EVENT_CHOICES,
-    FACTS_FORM_KINDS,
     AddTrialForm,
-    DeferralForm,
-    EuEventForm,
-    FactsForm,
+    ClaimForm,
     FindTrialForm,
     ReleaseForm,
     TransferForm,
@@ -143,33 +147,40 @@ def _csv_safe(value: str) -> str:
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
 
 
+FIND_PAGE_SIZE = 20
+
+
 @bp.route("/trials/find")
 @access.roles(*EDITORS, "compliance_officer", org_needed=True)
 def find():
     form = FindTrialForm(request.args)
-    results = []
+    results: list[Trial] = []
+    total = 0
+    page = request.args.get("page", "1")
+    page = min(int(page), 10_000) if page.isdigit() and int(page) > 0 else 1
     searched = "q" in request.args
     if searched and form.validate():
         q = form.q.data.strip()
         found = claims.find_by_identifier(q)
         if found is not None:
-            results = [found]
+            results, total, page = [found], 1, 1
         else:
             needle = f"%{q.lower()}%"
-            results = (
-                db.session.execute(
-                    sa.select(Trial)
-                    .where(
-                        sa.or_(
-                            sa.func.lower(Trial.title).like(needle),
-                            sa.func.lower(Trial.sponsor_name).like(needle),
-                        )
-                    )
-                    .order_by(Trial.title)
-                    .limit(50)
+            matching = sa.select(Trial).where(
+                sa.or_(
+                    sa.func.lower(Trial.title).like(needle),
+                    sa.func.lower(Trial.sponsor_name).like(needle),
                 )
-                .scalars()
-                .all()
+            )
+            total = db.session.execute(
+                sa.select(sa.func.count()).select_from(matching.subquery())
+            ).scalar_one()
+            results = list(
+                db.session.execute(
+                    matching.order_by(Trial.title, Trial.id)
+                    .limit(FIND_PAGE_SIZE)
+                    .offset((page - 1) * FIND_PAGE_SIZE)
+                ).scalars()
             )
     ids = [t.id for t in results]
     identifiers: dict[int, list[str]] = {}
@@ -179,45 +190,104 @@ def find():
             sa.select(TrialIdentifier).where(TrialIdentifier.trial_id.in_(ids))
         ).scalars():
             identifiers.setdefault(ident.trial_id, []).append(ident.value)
+        my_claims = _my_open_claims(ids)
+    return render_template(
+        "trials/find.html",
+        form=form,
+        results=results,
+        total=total,
+        page=page,
+        pages=max(1, -(-total // FIND_PAGE_SIZE)),
+        searched=searched,
+        identifiers=identifiers,
+        my_claims=my_claims,
+        my_org=current_user.organisation,
+        relations=RELATIONS,
+    )
+
+
+def _my_open_claims(ids: list[int]) -> dict[int, Claim]:
+    return {
+        claim.trial_id: claim
         for claim in db.session.execute(
             sa.select(Claim).where(
                 Claim.trial_id.in_(ids),
                 Claim.organisation_id == current_user.organisation.id,
                 Claim.status.in_(("pending", "disputed")),
             )
-        ).scalars():
-            my_claims[claim.trial_id] = claim
+        ).scalars()
+    }
+
+
+def _any_trial(trial_id: int) -> Trial:
+    trial = db.session.get(Trial, trial_id)
+    if trial is None:
+        abort(404)
+    return trial
+
+
+@bp.route("/trials/<int:trial_id>/about")
+@access.roles(*EDITORS, "compliance_officer", org_needed=True)
+def about(trial_id: int):
+    """What the registries say about a trial, before claiming it (public registry data only:
+    no duties, facts entered by its owner, or the owner's name)."""
+    trial = _any_trial(trial_id)
+    if trial.owner_organisation_id not in (None, current_user.organisation.id):
+        abort(404)  # another organisation's trial: its records are theirs (ids do not leak)
     return render_template(
-        "trials/find.html",
-        form=form,
-        results=results,
-        searched=searched,
-        identifiers=identifiers,
-        my_claims=my_claims,
-        my_org=current_user.organisation,
+        "trials/about.html",
+        trial=trial,
+        entries=list(trial.entries),
+        identifiers=queries.identifiers_for(trial),
+        my_claim=_my_open_claims([trial.id]).get(trial.id),
+        mine=trial.owner_organisation_id == current_user.organisation.id,
+        can_claim=current_user.role in EDITORS,
     )
 
 
-@bp.route("/trials/<int:trial_id>/claim", methods=["POST"])
+@bp.route("/trials/<int:trial_id>/claim", methods=["GET", "POST"])
 @access.roles(*EDITORS, org_needed=True)
 def claim(trial_id: int):
-    from portal.auth.forms import EmptyForm
-
-    if not EmptyForm().validate_on_submit():
-        abort(400)
-    try:
-        result = claims.claim_trial(current_user, trial_id)
-    except ServiceError as exc:
-        flash(exc.message, "info")
-        return redirect(request.referrer or url_for("trials.find"))
-    if result.status == "approved":
-        flash("Trial claimed. It matched your organisation, so it is yours now.", "success")
-        return redirect(url_for("trials.trial", trial_id=trial_id))
-    if result.status == "disputed":
-        flash("This trial already has an owner. A reviewer will decide; follow it under Claims.")
-    else:
-        flash("Claim sent to a reviewer: " + result.match_reason)
-    return redirect(url_for("trials.my_claims"))
+    """Claim a trial: say what the organisation is to it, confirm, then send."""
+    trial = _any_trial(trial_id)
+    if trial.owner_organisation_id == current_user.organisation.id:
+        flash("Your organisation already owns this trial.")
+        return redirect(url_for("trials.trial", trial_id=trial.id))
+    if request.method == "GET" and trial.owner_organisation_id is not None:
+        # Another organisation's trial has no page here (ids do not leak): a dispute is sent
+        # from the search results, where the form asks the same questions.
+        return redirect(url_for("trials.find"))
+    form = ClaimForm()
+    if form.validate_on_submit():
+        try:
+            result = claims.claim_trial(
+                current_user, trial_id, form.relation.data, form.relation_detail.data
+            )
+        except ServiceError as exc:
+            if exc.field in ("relation", "relation_detail"):
+                add_service_error(form, exc)
+            else:
+                flash(exc.message, "info")
+                return redirect(url_for("trials.about", trial_id=trial_id))
+        else:
+            if result.status == "approved":
+                flash("Trial claimed. It matched your organisation, so it is yours now.", "success")
+                return redirect(url_for("trials.trial", trial_id=trial_id))
+            if result.status == "disputed":
+                flash(
+                    "This trial already has an owner. A reviewer will decide; follow it under "
+                    "Claims."
+                )
+            else:
+                flash("Claim sent to a reviewer: " + result.match_reason)
+            return redirect(url_for("trials.my_claims"))
+    return render_template(
+        "trials/claim.html",
+        trial=trial,
+        form=form,
+        identifiers=queries.identifiers_for(trial),
+        owned_by_other=trial.owner_organisation_id is not None,
+    )
 
 
 @bp.route("/trials/claims")
@@ -286,10 +356,14 @@ def trial(trial_id: int):
         .scalars()
         .all()
     )
+    rows = urgency.ordered(obligations, _reviewer_requests(trial.id))
     return render_template(
         "trials/trial.html",
         trial=trial,
         obligations=obligations,
+        rows=rows,
+        first=urgency.first_action(rows),
+        groups=urgency.GROUPS,
         entries=shown,
         identifiers=queries.identifiers_for(trial),
         facts=facts,
@@ -310,6 +384,24 @@ def trial(trial_id: int):
     )
 
 
+def _reviewer_requests(trial_id: int) -> dict[str, list]:
+    """Reviewers' change requests that still stand on this trial, by the duty they concern."""
+    rows = db.session.execute(
+        sa.select(ReviewComment, Submission)
+        .join(Submission, Submission.id == ReviewComment.submission_id)
+        .where(
+            Submission.trial_id == trial_id,
+            Submission.status == "changes_requested",
+            ReviewComment.decision.in_(("request_changes", "question")),
+        )
+        .order_by(ReviewComment.created_at.desc())
+    ).all()
+    by_duty: dict[str, list] = {}
+    for comment, submission in rows:
+        by_duty.setdefault(submission.duty or "", []).append(comment)
+    return by_duty
+
+
 def _editable(trial_id: int) -> Trial:
     trial = trial_for(current_user, trial_id)
     if current_user.role not in EDITORS:
@@ -318,196 +410,6 @@ def _editable(trial_id: int) -> Trial:
 
 
 # The facts form's sections: (heading, field names), in page order.
-FACT_SECTIONS = (
-    ("UK approval and end of trial", (
-        "application_submitted_on", "approved_on", "iras_id", "first_participant_on",
-        "end_of_trial_on", "early_termination", "end_of_trial_notified_on",
-    )),
-    ("About the trial", (
-        "study_type", "phase", "start_on", "healthy_volunteers", "paediatric", "countries",
-    )),
-    ("EU numbers", ("eudract_number", "eu_ct_number", "eu_transition_on")),
-    ("United States (FDAAA)", (
-        "primary_completion_on", "completion_on", "fda_regulated_drug", "fda_regulated_device",
-        "device_feasibility", "us_site", "ind_or_ide", "delay_certification_on",
-        "good_cause_extension_until", "results_submitted_on",
-    )),
-)  # fmt: skip
-
-
-def _load_fact(form, key: str, kind: str, value) -> None:
-    field = form[key]
-    if value is None:
-        return
-    if kind == "date":
-        from datetime import date
-
-        try:
-            field.data = date.fromisoformat(str(value))
-        except ValueError:  # a month-only value entered elsewhere: shown beside, not here
-            field.data = None
-    elif kind == "checkbox":
-        field.data = bool(value)
-    elif kind == "yes_no":
-        field.data = "yes" if value is True else "no" if value is False else ""
-    elif kind == "lines":
-        field.data = "\n".join(value) if isinstance(value, list) else str(value)
-    else:
-        field.data = str(value)
-
-
-def _read_fact(form, key: str, kind: str, current: dict):
-    data = form[key].data
-    if kind == "date":
-        return data
-    if kind == "checkbox":
-        if data or key in current:
-            return bool(data)
-        return None
-    if kind == "yes_no":
-        return {"yes": True, "no": False}.get(data or "")
-    if kind == "lines":
-        items = [c.strip() for c in (data or "").replace(",", "\n").splitlines()]
-        return [c for c in items if c] or None
-    return (data or "").strip() or None
-
-
-def _registry_values(trial: Trial) -> dict[str, str]:
-    """The registry's value of each fact, with its source, to show beside the sponsor's."""
-    out = {}
-    for key, fact in (trial.imported_facts or {}).items():
-        if isinstance(fact, dict) and fact.get("value") is not None:
-            out[key] = f"{describe_value(fact['value'])} ({imported_source(fact)})"
-    return out
-
-
-def _loaded_facts_form(current: dict) -> FactsForm:
-    """The facts form showing the sponsor's current values (not the request's)."""
-    form = FactsForm(formdata=None)
-    for key, kind in FACTS_FORM_KINDS.items():
-        _load_fact(form, key, kind, current.get(key))
-    form.iras_id.data = current.get("iras_id") or ""
-    return form
-
-
-def _facts_page(trial: Trial, form, current: dict, **extra):
-    return render_template(
-        "trials/facts.html",
-        trial=trial,
-        form=form,
-        deferral_form=extra.pop("deferral_form", None) or DeferralForm(prefix="d", formdata=None),
-        event_form=extra.pop("event_form", None) or EuEventForm(prefix="e", formdata=None),
-        current=current,
-        sections=FACT_SECTIONS,
-        registry=_registry_values(trial),
-        event_labels=dict(EU_EVENT_CHOICES),
-        **extra,
-    )
-
-
-@bp.route("/trials/<int:trial_id>/facts", methods=["GET", "POST"])
-@access.roles(*EDITORS, org_needed=True)
-def facts(trial_id: int):
-    trial = _editable(trial_id)
-    current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
-    form = FactsForm()
-    if request.method == "GET":
-        form = _loaded_facts_form(current)
-    if form.validate_on_submit():
-        changes = {
-            key: _read_fact(form, key, kind, current) for key, kind in FACTS_FORM_KINDS.items()
-        }
-        changes["iras_id"] = (form.iras_id.data or "").strip() or None
-        changes = {k: v for k, v in changes.items() if v is not None or k in current}
-        try:
-            changed = sponsor_facts.set_facts(current_user, trial, changes)
-        except ServiceError as exc:
-            add_service_error(form, exc)
-        else:
-            flash(
-                f"Saved {len(changed)} change(s); the duties below are up to date."
-                if changed
-                else "Nothing changed.",
-                "success",
-            )
-            return redirect(url_for("trials.trial", trial_id=trial.id))
-    return _facts_page(trial, form, current)
-
-
-@bp.route("/trials/<int:trial_id>/eu-events", methods=["POST"])
-@access.roles(*EDITORS, org_needed=True)
-def add_eu_event(trial_id: int):
-    """Add one EU notification (event, member state, date, notification date)."""
-    trial = _editable(trial_id)
-    current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
-    event_form = EuEventForm(prefix="e")
-    if event_form.validate_on_submit():
-        entry = {"event": event_form.event.data, "on": event_form.on.data}
-        if event_form.notified_on.data:
-            entry["notified_on"] = event_form.notified_on.data
-        if (event_form.member_state.data or "").strip():
-            entry["member_state"] = event_form.member_state.data.strip()
-        if entry["on"] is None:
-            add_service_error(event_form, ServiceError("Enter the date of the event.", field="on"))
-        else:
-            try:
-                sponsor_facts.set_facts(
-                    current_user, trial, {"eu_events": [*(current.get("eu_events") or []), entry]}
-                )
-            except ServiceError as exc:
-                add_service_error(event_form, exc, default_field="event")
-            else:
-                flash("EU notification saved; the duties are up to date.", "success")
-                return redirect(url_for("trials.trial", trial_id=trial.id))
-    return _facts_page(trial, _loaded_facts_form(current), current, event_form=event_form)
-
-
-@bp.route("/trials/<int:trial_id>/eu-events/<int:index>/remove", methods=["POST"])
-@access.roles(*EDITORS, org_needed=True)
-def remove_eu_event(trial_id: int, index: int):
-    trial = _editable(trial_id)  # CSRF: CSRFProtect checks every POST
-    current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
-    events = list(current.get("eu_events") or [])
-    if not 0 <= index < len(events):
-        abort(404)
-    del events[index]
-    sponsor_facts.set_facts(current_user, trial, {"eu_events": events or None})
-    flash("EU notification removed; the duties are up to date.", "success")
-    return redirect(url_for("trials.facts", trial_id=trial.id))
-
-
-@bp.route("/trials/<int:trial_id>/deferrals", methods=["POST"])
-@access.roles(*EDITORS, org_needed=True)
-def add_deferral(trial_id: int):
-    trial = _editable(trial_id)
-    current = {key: row.value for key, row in sponsor_facts.current_facts(trial.id).items()}
-    form = _loaded_facts_form(current)
-    deferral_form = DeferralForm(prefix="d")
-    if deferral_form.validate_on_submit():
-        entry = {"duty": deferral_form.duty.data, "reference": deferral_form.reference.data.strip()}
-        key = "waivers" if deferral_form.kind.data == "waiver" else "deferrals"
-        if key == "deferrals":
-            entry["requested_on"] = deferral_form.requested_on.data
-            entry["until"] = deferral_form.until.data
-        try:
-            sponsor_facts.set_facts(current_user, trial, {key: [*(current.get(key) or []), entry]})
-        except ServiceError as exc:
-            field = {
-                "deferral_duty": "duty",
-                "deferral_requested_on": "requested_on",
-                "deferral_until": "until",
-                "deferral_reference": "reference",
-            }.get(exc.field or "", "duty")
-            add_service_error(deferral_form, ServiceError(exc.message, field=field))
-        else:
-            flash(
-                f"{'Waiver' if key == 'waivers' else 'Deferral'} recorded for review.",
-                "success",
-            )
-            return redirect(url_for("trials.trial", trial_id=trial.id))
-    return _facts_page(trial, form, current, deferral_form=deferral_form, deferral_errors=True)
-
-
 @bp.route("/trials/<int:trial_id>/release", methods=["GET", "POST"])
 @access.roles(*EDITORS, org_needed=True)
 def release(trial_id: int):
@@ -564,9 +466,11 @@ def transfer(trial_id: int):
 def calendar():
     as_of = today()
     deadlines = queries.upcoming_deadlines(current_user, as_of)
+    overdue = [(ob, t) for ob, t in deadlines if ob.status == "overdue"]
     months: dict[str, list] = {}
     for obligation, trial in deadlines:
-        months.setdefault(obligation.due.strftime("%B %Y"), []).append((obligation, trial))
+        if obligation.status != "overdue":
+            months.setdefault(obligation.due.strftime("%B %Y"), []).append((obligation, trial))
     feed_url = (
         url_for("trials.ical", token=current_user.calendar_token, _external=True)
         if current_user.calendar_token
@@ -576,6 +480,7 @@ def calendar():
 
     return render_template(
         "trials/calendar.html",
+        overdue=overdue,
         months=months,
         feed_url=feed_url,
         form=EmptyForm(),
@@ -640,7 +545,8 @@ def format_fact_value(value) -> str:
 
 @bp.app_template_filter("day")
 def format_day(value) -> str:
-    return value.strftime("%-d %B %Y") if value else "Not known"
+    """One date format everywhere: "4 December 2026" (portal.plain.day)."""
+    return plain.day(value)
 
 
 # Scoped trials for templates that need a count (kept here so every query is scoped the same way).

@@ -67,7 +67,7 @@ def test_sign_up_confirm_sign_in_and_sign_out(browser, client):
     browser.logout()
     assert "Sign in" in client.get("/").get_data(as_text=True)
     browser.login("New.Person@trust.example ", "long enough pw")
-    assert "Welcome, New Person" in client.get("/").get_data(as_text=True)
+    assert "Join or create your organisation" in client.get("/").get_data(as_text=True)
     actions = (
         db.session.execute(sa.select(AuditEvent.action).order_by(AuditEvent.id)).scalars().all()
     )

@@ -167,6 +167,22 @@ def chromium_browser():
         browser.close()
 
 
+NARROW = {"width": 390, "height": 844}
+# The elements that stick out to the right at 390 px, to say what to fix.
+WIDEST_ELEMENT = """(limit) => {
+  const clipped = (e) => {
+    for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+      if (getComputedStyle(p).overflowX !== 'visible') return true;
+    }
+    return false;
+  };
+  return Array.from(document.querySelectorAll('body *'))
+    .filter(e => e.getBoundingClientRect().right > limit && !clipped(e))
+    .slice(-4)
+    .map(e => e.tagName + '.' + e.className + ' ' + Math.round(e.getBoundingClientRect().right));
+}"""
+
+
 class Journey:
     """A page in the browser plus helpers: screenshots and an axe-core check of every page."""
 
@@ -177,6 +193,7 @@ class Journey:
         self.step = 0
         self.violations: list[dict] = []
         self.checked: set[str] = set()
+        self.too_wide: list[dict] = []
 
     def go(self, path: str) -> None:
         self.page.goto(self.server.url + path)
@@ -203,8 +220,28 @@ class Journey:
                             "nodes": [n["html"][:200] for n in violation["nodes"][:3]],
                         }
                     )
+            self.check_narrow(path)
         if shot:
             self.screenshot(shot)
+
+    def check_narrow(self, path: str) -> None:
+        """At 390×844 (a phone) the page must not scroll sideways; a screenshot of it is kept."""
+        size = self.page.viewport_size
+        self.page.set_viewport_size(NARROW)
+        try:
+            width = self.page.evaluate(
+                "Math.max(document.documentElement.scrollWidth, document.body.scrollWidth)"
+            )
+            if width > NARROW["width"]:
+                widest = self.page.evaluate(WIDEST_ELEMENT, NARROW["width"])
+                self.too_wide.append({"page": path, "width": width, "widest": widest})
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            name = path.strip("/").replace("/", "_") or "home"
+            self.page.screenshot(
+                path=str(ARTIFACTS / f"{self.name}-390-{name}.png"), full_page=True
+            )
+        finally:
+            self.page.set_viewport_size(size)
 
     def screenshot(self, label: str) -> None:
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
@@ -247,6 +284,7 @@ def journey(request, chromium_browser, live_server) -> Iterator[Journey]:
     yield j
     context.close()
     assert j.violations == [], json.dumps(j.violations, indent=2)
+    assert j.too_wide == [], json.dumps(j.too_wide, indent=2)  # sideways scroll at 390 px
     csp = [e for e in errors if "Content Security Policy" in e]
     assert csp == [], csp
 

@@ -43,6 +43,15 @@ def _date(journey, legend: str, day: int, month: int, year: int) -> None:
     group.get_by_label("Year").fill(str(year))
 
 
+def claim_first_result(journey, relation: str = "The sponsor") -> None:
+    """From search results: open the claim page, say what the organisation is, confirm, send."""
+    journey.link("Claim it")
+    journey.screenshot("claim-form")
+    journey.page.get_by_label(relation, exact=True).check()
+    journey.page.get_by_label("I confirm that my organisation is responsible").check()
+    journey.click("Claim this trial")
+
+
 def test_sponsor_claims_trials_enters_facts_and_sees_duties_change(journey):
     _prepare(journey.server)
     journey.login("sponsor@ststephens.example", "a long password")
@@ -50,7 +59,16 @@ def test_sponsor_claims_trials_enters_facts_and_sees_duties_change(journey):
     journey.fill("Registry id, title or sponsor name", "NCT01841593")
     journey.click("Search")
     journey.screenshot("find")
-    journey.page.get_by_role("button", name="Claim").first.click()
+    journey.link("See what the registries say")
+    journey.screenshot("public-view")
+    assert "No organisation has claimed this trial yet" in journey.text()
+    journey.link("Claim this trial")
+    journey.click("Claim this trial")  # nothing chosen: errors beside the fields, nothing sent
+    assert "Choose what your organisation is to this trial" in journey.text()
+    journey.screenshot("claim-errors")
+    journey.page.get_by_label("The sponsor", exact=True).check()
+    journey.page.get_by_label("I confirm that my organisation is responsible").check()
+    journey.click("Claim this trial")
     journey.check("claimed-automatically")
     assert "It matched your organisation" in journey.text()
     assert OWN_TITLE in journey.text()
@@ -77,7 +95,7 @@ def test_sponsor_claims_trials_enters_facts_and_sees_duties_change(journey):
     journey.go("/trials/find")
     journey.fill("Registry id, title or sponsor name", "NCT03424005")
     journey.click("Search")
-    journey.page.get_by_role("button", name="Claim").first.click()
+    claim_first_result(journey, "The sponsor's legal representative in the UK")
     journey.check("claim-sent-to-reviewer")
     assert "Claim sent to a reviewer" in journey.text()
     journey.logout()
@@ -86,6 +104,8 @@ def test_sponsor_claims_trials_enters_facts_and_sees_duties_change(journey):
     journey.go("/review/claims")
     journey.link("Morpheus-TNBC")
     assert "does not match the organisation's names" in journey.text()
+    assert "The sponsor's legal representative in the UK" in journey.text()
+    assert journey.page.get_by_role("link", name="Open the trial").count() == 1
     journey.page.get_by_label("Approve").check()
     journey.click("Save decision")
     journey.logout()
@@ -111,14 +131,20 @@ def test_claiming_and_entering_facts_by_keyboard_alone(journey):
     page.keyboard.type("a long password")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    assert "Welcome" in journey.text(), journey.text()[:500]
+    assert "What to do next" in journey.text(), journey.text()[:500]
     journey.go("/trials/find")
     page.get_by_label("Registry id, title or sponsor name").focus()
     page.keyboard.type("NCT01841593")
     with page.expect_navigation():
         page.keyboard.press("Enter")
-    claim = page.get_by_role("button", name="Claim")
-    claim.focus()
+    page.get_by_role("link", name="Claim it").first.focus()
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.get_by_label("The sponsor", exact=True).focus()
+    page.keyboard.press("Space")
+    page.get_by_label("I confirm that my organisation is responsible").focus()
+    page.keyboard.press("Space")
+    page.get_by_role("button", name="Claim this trial").focus()
     with page.expect_navigation():
         page.keyboard.press("Enter")
     assert "It matched your organisation" in journey.text()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from pypdf import PdfReader
 
-from tests.browser.test_journey_claims import OWN, OWN_TITLE, SETUP
+from tests.browser.test_journey_claims import OWN, OWN_TITLE, SETUP, claim_first_result
 
 LAY_SUMMARY = """Lay summary of the raltegravir and amlodipine trial
 
@@ -55,7 +55,7 @@ def _claimed(journey) -> None:
     journey.go("/trials/find")
     journey.fill("Registry id, title or sponsor name", "NCT01841593")
     journey.click("Search")
-    journey.page.get_by_role("button", name="Claim").first.click()
+    claim_first_result(journey)
     journey.check()
 
 

@@ -12,7 +12,7 @@ import pytest
 from portal.services import transactional
 from portal.services.audit import record
 from portal.timeutil import today
-from tests.factories import PASSWORD, member, staff
+from tests.factories import PASSWORD, OrganisationFactory, member, staff, trial
 from tests.summaries.helpers import sponsor_with_trial
 
 
@@ -49,7 +49,7 @@ def test_reviewers_see_everything_and_filter_it(two_orgs, browser):
 
     by_trial = browser.get(f"/audit?trial={trial_b.id}").get_data(as_text=True)
     assert sponsor_b.email in by_trial and sponsor_a.email not in by_trial
-    assert f"trial {trial_b.id}" in by_trial
+    assert f"Trial {trial_b.id}" in by_trial
 
     by_user = browser.get(f"/audit?user={sponsor_a.email.split('@')[0].upper()}")
     assert sponsor_b.email not in by_user.get_data(as_text=True)
@@ -126,9 +126,9 @@ def test_the_log_is_paginated(two_orgs, browser):
     browser.login(reviewer.email, PASSWORD)
     first = browser.get("/audit?action=test.bulk").get_data(as_text=True)
     assert "60 events" in first and "Page 1 of 2" in first
-    assert first.count("test.bulk</td>") == 50
+    assert first.count("Test bulk</td>") == 50
     second = browser.get("/audit?action=test.bulk&page=2").get_data(as_text=True)
-    assert second.count("test.bulk</td>") == 10
+    assert second.count("Test bulk</td>") == 10
     assert len(_csv(browser.get("/audit/export.csv?action=test.bulk"))) == 60
 
 
@@ -136,3 +136,27 @@ def test_anonymous_users_are_sent_to_sign_in(client):
     for url in ("/audit", "/audit/export.csv"):
         response = client.get(url)
         assert response.status_code == 302 and "/login" in response.location
+
+
+def test_the_log_describes_actions_and_changes_in_words(browser):
+    org = OrganisationFactory()
+    sponsor = member("sponsor", org)
+    t = trial(owner=org)
+
+    @transactional
+    def change() -> None:
+        record(
+            "trial.facts_changed",
+            "trial",
+            t.id,
+            organisation_id=org.id,
+            before={"end_of_trial_on": None},
+            after={"end_of_trial_on": "2026-09-30"},
+        )
+
+    change()
+    browser.login(sponsor.email, PASSWORD)
+    html = browser.get("/audit").get_data(as_text=True)
+    assert "Facts changed" in html and "trial.facts_changed</td>" not in html
+    assert "End of trial: not set → 30 September 2026" in html
+    assert "end_of_trial_on" not in html and "2026-09-30" not in html

@@ -50,7 +50,11 @@ def test_a_matching_claim_is_approved_automatically(browser):
     user = member("sponsor", org)
     t = trial(sponsor_name="ACME PHARMA LIMITED")
     browser.login(user.email, PASSWORD)
-    response = browser.post(f"/trials/{t.id}/claim", token_from="/trials/find")
+    response = browser.post(
+        f"/trials/{t.id}/claim",
+        {"relation": "sponsor", "confirm": "y"},
+        token_from="/trials/find",
+    )
     assert response.status_code == 302 and response.location.endswith(f"/trials/{t.id}")
     db.session.expire_all()
     assert db.session.get(Trial, t.id).owner_organisation_id == org.id
@@ -66,7 +70,11 @@ def test_a_claim_that_does_not_match_waits_for_a_reviewer_who_sees_why(browser):
     user = member("sponsor", org)
     t = trial(sponsor_name="Someone Else Ltd")
     browser.login(user.email, PASSWORD)
-    browser.post(f"/trials/{t.id}/claim", token_from="/trials/find")
+    browser.post(
+        f"/trials/{t.id}/claim",
+        {"relation": "sponsor", "confirm": "y"},
+        token_from="/trials/find",
+    )
     claim = db.session.execute(sa.select(Claim)).scalar_one()
     assert claim.status == "pending"
     assert "does not match the organisation's names" in claim.match_reason
@@ -96,7 +104,11 @@ def test_claiming_an_owned_trial_opens_a_dispute_both_sides_see(browser):
     t = trial(sponsor_name="Acme Pharma", owner=owner_org)
     claimant = member("sponsor", other_org)
     browser.login(claimant.email, PASSWORD)
-    browser.post(f"/trials/{t.id}/claim", token_from="/trials/find")
+    browser.post(
+        f"/trials/{t.id}/claim",
+        {"relation": "sponsor", "confirm": "y"},
+        token_from="/trials/find",
+    )
     claim = db.session.execute(sa.select(Claim)).scalar_one()
     assert claim.status == "disputed"
     assert "Disputed" in browser.get("/trials/claims").get_data(as_text=True)
@@ -147,7 +159,11 @@ def test_compliance_officer_cannot_claim(browser):
     officer = member("compliance_officer", org)
     t = trial(sponsor_name="Acme Pharma")
     browser.login(officer.email, PASSWORD)
-    response = browser.post(f"/trials/{t.id}/claim", token_from="/trials/find")
+    response = browser.post(
+        f"/trials/{t.id}/claim",
+        {"relation": "sponsor", "confirm": "y"},
+        token_from="/trials/find",
+    )
     assert response.status_code == 403
     assert db.session.execute(sa.select(sa.func.count()).select_from(Claim)).scalar() == 0
 

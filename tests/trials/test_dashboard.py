@@ -92,7 +92,8 @@ def test_the_trial_page_explains_each_verdict(browser):
     html = browser.get(f"/trials/{t.id}").get_data(as_text=True)
     assert "Explanation of UK-RES" in html
     assert "5 days overdue" in html
-    assert "ISRCTN ISRCTN1" in html and "deferral_months=30" in html and "RULES.md uk-2026" in html
+    assert "ISRCTN ISRCTN1" in html and "Deferral months: 30" in html
+    assert "deferral_months" not in html and "RULES.md" not in html  # plain English (issue 18)
     assert "1 January 2025 — ISRCTN ISRCTN1" in html  # facts read as a person reads them
 
 
@@ -167,7 +168,7 @@ def test_calendar_and_private_ical_feed_can_be_revoked(browser, client):
     response = client.get(feed)
     body = response.get_data(as_text=True)
     assert response.status_code == 200 and response.mimetype == "text/calendar"
-    assert "BEGIN:VEVENT" in body and "UK-END due: Calendar trial" in body
+    assert "BEGIN:VEVENT" in body and "UK-END duty: Calendar trial" in body
     assert f"DTSTART;VALUE=DATE:{(today() + timedelta(days=40)):%Y%m%d}" in body
 
     browser.login(user.email, PASSWORD)
@@ -196,5 +197,5 @@ def test_registries_that_disagree_are_listed_as_data_to_check(browser):
     browser.login(user.email, PASSWORD)
     html = browser.get(f"/trials/{t.id}").get_data(as_text=True)
     assert "The registries disagree on the end of trial date" in html
-    assert "ISRCTN ISRCTN11112222 says 2026-12-31" in html
+    assert "ISRCTN ISRCTN11112222 says 31 December 2026" in html
     assert "disagree on the overall status" not in html

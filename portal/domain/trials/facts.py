@@ -187,11 +187,14 @@ def describe_value(value: Any) -> str:
         return "Not known"
     if value is True or value is False:
         return "Yes" if value else "No"
-    if isinstance(value, str) and len(value) == 10 and value[4] == "-" and value[7] == "-":
-        try:
-            return date.fromisoformat(value).strftime("%-d %B %Y")
-        except ValueError:
-            return value
+    if isinstance(value, str):
+        from portal.plain import date_text
+
+        return date_text(value)  # "4 December 2026"; a month-only date as "December 2026"
+    if isinstance(value, date):
+        from portal.plain import day
+
+        return day(value)
     if isinstance(value, list):
         return "; ".join(describe_value(v) for v in value)
     if isinstance(value, dict):
@@ -206,5 +209,7 @@ def describe_value(value: Any) -> str:
             return text + (
                 f", notified {describe_value(notified)}" if notified else ", not notified"
             )
-        return ", ".join(f"{k.replace('_', ' ')} {describe_value(v)}" for k, v in value.items())
+        from portal.rules.labels import fact_words
+
+        return ", ".join(f"{fact_words(k)} {describe_value(v)}" for k, v in value.items())
     return str(value)
