@@ -91,7 +91,7 @@ def record(object_type: str, object_id: Any) -> str:
 
 
 def _value(value: Any) -> str:
-    from portal.trials.facts import describe_value
+    from portal.domain.trials.facts import describe_value
 
     if value is None or value == "" or value == []:
         return "not set"

@@ -186,12 +186,10 @@ def officer(user: User, as_of: date) -> dict[str, Any]:
 
 
 def trend(user: User, as_of: date) -> Any:
-    """The portfolio trend, when ``portal.obligations.trend.monthly_trend`` exists (it is built
-    with the portfolio report); None otherwise, and the page shows no chart."""
-    try:
-        from portal.obligations.trend import monthly_trend  # type: ignore[import-not-found]
-    except ImportError:
-        return None
+    """The portfolio's last 24 months, worked out from the verdicts themselves (issue 18: a
+    trend from day one), as the portfolio report draws it."""
+    from portal.domain.obligations.trend import monthly_trend
+
     org = user.organisation
     if org is None:
         return None

@@ -48,7 +48,10 @@ def test_sponsor_home_lists_overdue_facts_to_check_and_due_soon_with_actions(bro
     assert overdue < html.index("Late trial") < facts < html.index("Gap trial") < due
     assert due < html.index("Soon trial")
     # The missing fact is named by its label, never by its key.
-    assert "First UK participant recruited or EU start and end notifications" in html
+    assert (
+        "First UK participant recruited or EU notifications (start, first visit, end of "
+        "recruitment, end of trial)" in html
+    )
     assert "first_participant_on" not in html
     assert f"/trials/{gap.id}/facts" in html and "Enter the facts" in html
     assert f"/trials/{late.id}#duty-UK-RES" in html

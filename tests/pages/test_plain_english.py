@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import pytest
 
-from portal.demo import DEMO_FACTS, load_demo, load_demo_trials, samples_folder
+from portal.demo import load_demo, load_demo_trials
 from portal.extensions import db
 from portal.plain import citation, humanise, missing_facts
-from tests.conftest import ROOT, Browser
+from tests.conftest import Browser
 from tests.pages.crawl import crawl, problems
 
 DEMO_PASSWORD = "demo-password"  # noqa: S105
@@ -20,7 +20,7 @@ def test_humanise_names_facts_by_label_and_spells_dates():
         "Cannot work out this duty yet: no start date. Add: first_participant_on or eu_events."
     )
     assert "first_participant_on" not in text and "eu_events" not in text
-    assert "First UK participant recruited" in text and "EU start and end notifications" in text
+    assert "First UK participant recruited" in text and "EU notifications" in text
     assert humanise("Primary completion on 2005-11, due 2006-11-30.") == (
         "Primary completion on November 2005, due 30 November 2006."
     )
@@ -31,60 +31,20 @@ def test_humanise_names_facts_by_label_and_spells_dates():
         "S.I. 2025/538; HRA guidance"
     )
     assert missing_facts(["first_participant_on or eu_events", "end_of_trial_on"]) == (
-        "First UK participant recruited or EU start and end notifications and End of trial"
+        "First UK participant recruited or EU notifications (start, first visit, end of "
+        "recruitment, end of trial) and End of trial"
     )
-
-
-def _samples(monkeypatch) -> bool:
-    """The shared registry samples: configured, beside the checkout, or beside a worktree."""
-    if samples_folder() is not None:
-        return True
-    for candidate in (ROOT.parent / "shared", ROOT.parent.parent / "shared"):
-        folder = candidate / "data" / "registry-samples"
-        if folder.is_dir():
-            monkeypatch.setenv("REGISTRY_SAMPLES", str(folder))
-            return True
-    return False
 
 
 @pytest.fixture
 def demo(app, monkeypatch):
     emails = load_demo()
     db.session.commit()
-    if _samples(monkeypatch):
-        load_demo_trials()
-    else:  # no samples here: trials made as an import would leave them, facts entered for real
-        _factory_trials(emails)
+    # The demo's registry records (REGISTRY_SAMPLES, ../shared, or the set the package ships).
+    load_demo_trials()
     db.session.commit()
     _add_review_request(emails)
     return emails
-
-
-def _factory_trials(emails):
-    from datetime import date
-
-    import sqlalchemy as sa
-
-    from portal.models import Organisation, User
-    from portal.services import sponsor_facts
-    from tests.factories import trial
-
-    org = db.session.execute(sa.select(Organisation)).scalars().first()
-    sponsor = db.session.execute(
-        sa.select(User).where(User.email == emails["sponsor"])
-    ).scalar_one()
-    for i, facts in enumerate(DEMO_FACTS):
-        t = trial(
-            title=f"Demo trial {i}",
-            owner=org,
-            countries=["United Kingdom", "France"],
-            study_type="interventional",
-            primary_completion_on="2025-11",
-        )
-        sponsor_facts.set_facts(sponsor, t, facts)
-    trial(
-        title="Unowned trial", countries=["United Kingdom"], start_on=date(2024, 1, 1).isoformat()
-    )
 
 
 def _add_review_request(emails):

@@ -7,6 +7,7 @@ and an import never overwrites a sponsor-entered fact (they are stored apart).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from datetime import date
 from typing import Any
 
 from portal.rules.labels import FACT_LABELS, fact_label
@@ -66,17 +67,34 @@ _DISPLAY_ONLY = frozenset(DISPLAY_ONLY)  # for membership tests
 
 def imported_source(fact: Mapping[str, Any]) -> str:
     """Human provenance of an imported fact (and of the other entries it was combined with)."""
-    when = str(fact.get("imported_at", ""))[:10]
-    text = f"{fact.get('registry')} {fact.get('record')}, imported {when}".strip()
+    when = _day(fact.get("imported_at"))
+    text = f"{fact.get('registry')} {fact.get('record')}"
+    if when:
+        text += f", imported {when}"
     also = fact.get("also")
     if also:
         text += "; with " + ", ".join(f"{a.get('registry')} {a.get('record')}" for a in also)
     return text
 
 
+def _day(value: Any) -> str:
+    """A stored date or timestamp as "4 December 2026" (one date format for people)."""
+    if value in (None, ""):
+        return ""
+    try:
+        day = value if hasattr(value, "year") else date.fromisoformat(str(value)[:10])
+    except ValueError:
+        return str(value)
+    return f"{day.day} {day:%B %Y}"
+
+
 def sponsor_source(label: str, entered_at: Any) -> str:
-    when = entered_at.strftime("%Y-%m-%d %H:%M") if hasattr(entered_at, "strftime") else entered_at
-    return f"entered by {label} on {when}"
+    """Who entered a fact and when: "entered by Ada Lovelace on 4 December 2026 at 10:30"."""
+    when = _day(entered_at)
+    if hasattr(entered_at, "strftime"):
+        when += f" at {entered_at:%H:%M}"
+    who = (label or "").strip() or "a member of the sponsor's organisation"
+    return f"entered by {who} on {when}"
 
 
 def build_facts(
