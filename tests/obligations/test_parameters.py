@@ -25,6 +25,8 @@ VALUES = {
     "deferral_months": "30",
     "deferral_max_years": "10",
     "lapse_warning_days": "90",
+    "end_date_tolerance_days": "90",
+    "eu_window_start": ["21", "7", "2014"],  # day, month, year boxes
     "old_rules_part_applies": "yes",
 }
 
