@@ -24,6 +24,7 @@ from portal import access
 from portal.extensions import db
 from portal.forms_util import add_service_error
 from portal.models import Claim, Trial, TrialIdentifier, User
+from portal.rules.labels import fact_label, plain_missing
 from portal.services import (
     ServiceError,
     accounts,
@@ -636,6 +637,19 @@ def ical(token: str):
 def format_fact_value(value) -> str:
     """A fact as a person reads it (see portal.trials.facts.describe_value)."""
     return describe_value(value)
+
+
+@bp.app_template_filter("fact_label")
+def format_fact_label(key) -> str:
+    """A fact key as its label (portal.rules.labels: the one list; never the key itself)."""
+    return fact_label(str(key))
+
+
+@bp.app_template_filter("missing_facts")
+def format_missing_facts(missing) -> str:
+    """A verdict's ``missing`` list as words: "first UK participant recruited or EU
+    notifications (...)" for ["first_participant_on or eu_events"]."""
+    return plain_missing([str(item) for item in missing or ()]) or "more facts"
 
 
 @bp.app_template_filter("day")
