@@ -322,8 +322,9 @@ def latest_recompute_job() -> BackgroundJob | None:
 # reads records or sponsor entries.
 # 2: the registry's end of trial kept beside the sponsor's (registry_end_of_trial_on), and the
 # document lists the facts to check ("checks"). 3: the document also holds the duties whose
-# evidence is withheld.
-FACTS_BUILD = 3
+# evidence is withheld. 4: deferrals and waivers a reviewer sent back are left out of the facts,
+# and the document holds why (``held_back``: duty -> sentence added to its verdict).
+FACTS_BUILD = 4
 FACTS_FORMAT = f"{FACTS_BUILD}:{zlib.crc32(' '.join(FACT_KEYS).encode()):08x}"
 
 
@@ -332,6 +333,7 @@ def facts_document(
     problems: Sequence[str],
     checks: Sequence[Any] = (),
     withheld: Mapping[str, str] | None = None,
+    held_back: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts), with
     the facts to check found in them (RULES.md "Facts that contradict each other": ``checks``,
@@ -346,6 +348,8 @@ def facts_document(
     }
     if withheld:
         doc["withheld"] = dict(withheld)
+    if held_back:
+        doc["held_back"] = dict(held_back)
     return doc
 
 
@@ -521,15 +525,17 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         na_docs[trial_id] = na_doc
     existing = _existing(conn, where(O.c.trial_id))
     withheld = evidence.withheld(where)
+    held = evidence.held_back(where)  # deferrals and waivers sent back by a reviewer
 
     batch = _Batch(reason, as_of, version)
     evaluator = _Evaluator(as_of, version, params)
     no_rows: list[dict[str, Any]] = []
     for trial_id, imported in trials:
-        facts = _facts(imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows))
+        mine, notes = evidence.without_held_back(sponsor.get(trial_id, no_rows), held.get(trial_id))
+        facts = _facts(imported, entries.get(trial_id, no_rows), mine)
         batch.trial(
             trial_id,
-            _work(evaluator, *facts, withheld.get(trial_id)),
+            _work(evaluator, *facts, withheld.get(trial_id), notes),
             stored.get(trial_id),
             existing.pop(trial_id, {}),
             na_store.parse(na_docs.get(trial_id)),
@@ -564,14 +570,15 @@ def _work(
     facts: Facts,
     problems: Sequence[str],
     withheld: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> Worked:
-    verdicts = evaluator.encode(facts, problems, withheld)
+    verdicts = evaluator.encode(facts, problems, withheld, notes)
     checks = facts_to_check(facts, evaluator.as_of, evaluator.params)
     return Worked(
         evaluator.as_of,
         evaluator.version,
         dumps(facts.inputs),
-        dumps(facts_document(facts, problems, checks, withheld)),
+        dumps(facts_document(facts, problems, checks, withheld, notes)),
         verdicts_digest(text for _, text in verdicts),
         _as_rows(verdicts),
         evaluator.problems,
@@ -711,13 +718,22 @@ class _Evaluator:
         self.problems = False
 
     def encode(
-        self, facts: Facts, problems: Sequence[str], withheld: Mapping[str, str] | None = None
+        self,
+        facts: Facts,
+        problems: Sequence[str],
+        withheld: Mapping[str, str] | None = None,
+        notes: Mapping[str, str] | None = None,
     ) -> list[tuple[Any, str]]:
         """(verdict, stored text) pairs; with ``problems`` every verdict names the facts that
         were ignored; the duties in ``withheld`` (duty -> reason) are not met by the evidence a
         reviewer did not accept (``portal.rules.evidence``)."""
         self.problems = bool(problems)
         verdicts = evaluate(facts, self.as_of, self.params)
+        if notes:  # duty -> why a deferral or waiver of it is not applied (services.evidence)
+            verdicts = [
+                o._replace(explanation=f"{o.explanation} {notes[o.id]}") if o.id in notes else o
+                for o in verdicts
+            ]
         opened: set[str] = set()
         if withheld:
             before = verdicts
@@ -775,8 +791,12 @@ class _Evaluator:
         except (FactsError, KeyError, TypeError):  # stored under older validation rules
             return None
         withheld = doc.get("withheld")
+        held_back = doc.get("held_back")
         return self.encode(
-            facts, doc.get("problems") or (), withheld if isinstance(withheld, dict) else None
+            facts,
+            doc.get("problems") or (),
+            withheld if isinstance(withheld, dict) else None,
+            held_back if isinstance(held_back, dict) else None,
         )
 
 
