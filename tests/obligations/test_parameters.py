@@ -97,7 +97,7 @@ def test_admin_changes_due_soon_days_new_version_audit_and_recomputed_verdicts(b
         ({"lapse_warning_days": "-5"}, "must be between 0 and 36500", "lapse_warning_days"),
         (
             {"deferral_max_years": "1"},
-            "deferral_max_years: 1 years is shorter than one deferral of 30 months",
+            "Longest deferral: 1 years is shorter than one deferral of 30 months",
             "deferral_max_years",
         ),
         ({"note": "  "}, "Enter a note saying why the parameters change", "note"),
