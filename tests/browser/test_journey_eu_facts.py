@@ -30,7 +30,7 @@ def _duty(journey, duty: str) -> str:
 def test_sponsor_resolves_eu_start_by_entering_the_eu_events(journey):
     journey.server.python(SETUP)
     trial_id = int(journey.server.python(TRIAL).strip().splitlines()[-1])
-    journey.login("sponsor@ucl.example", "a long password")
+    journey.login("sponsor@ststephens.example", "a long password")
     journey.go(f"/trials/{trial_id}")
     journey.screenshot("eu-start-data-needed")
     assert "Data needed" in _duty(journey, "EU-START")
