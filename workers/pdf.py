@@ -187,7 +187,7 @@ def _report_pdf(data: Any, job_id: str, progress: _Progress) -> bytes:
                 "pdf/report.html",
                 r=data,
                 part=part,
-                labels=reports.STATUS_LABELS,
+                labels=reports.labels(),
                 first_page=pages + 1,
             )
         except Exception as exc:  # a template bug: the same every time

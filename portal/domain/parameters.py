@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import sqlalchemy as sa
@@ -24,7 +25,7 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Meaning:
     label: str
-    kind: str  # "days", "months", "years" or "bool"
+    kind: str  # "days", "months", "years", "bool" or "date"
     meaning: str  # what RULES.md says the value does
     rules_text: str  # the RULES.md words it comes from
 
@@ -67,6 +68,14 @@ PARAMETERS: dict[str, Meaning] = {
         "Transitional arrangements: old rules trial ending on or after 28 April 2026: UK-PART is "
         "assumed to apply [param].",
     ),
+    "eu_window_start": Meaning(
+        "Start of the EU window",
+        "date",
+        "A trial that ended in all EU member states before this date has no EU duty (history "
+        "only): EudraCT results posting became possible on it.",
+        "Which EU law applies: EU window [param] (the date EudraCT "
+        "results posting became possible).",
+    ),
     "end_date_tolerance_days": Meaning(
         "End of trial dates that disagree",
         "days",
@@ -82,8 +91,13 @@ _cache: dict[tuple[int, str], Params] = {}
 
 
 def editable_values(params: Params) -> dict[str, Any]:
-    """The changeable values of ``params``, as stored in a ParameterSet."""
-    return {key: getattr(params, key) for key in EDITABLE}
+    """The changeable values of ``params``, as stored in a ParameterSet (JSON: a date as
+    YYYY-MM-DD, which ``params_from_values`` reads back)."""
+    out = {}
+    for key in EDITABLE:
+        value = getattr(params, key)
+        out[key] = value.isoformat() if isinstance(value, date) else value
+    return out
 
 
 def params_from_values(values: dict[str, Any]) -> Params:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from flask_wtf import FlaskForm
@@ -12,8 +13,9 @@ from govuk_frontend_wtf.wtforms_widgets import (
     GovTextInput,
 )
 from wtforms import IntegerField, RadioField, SubmitField, TextAreaField
-from wtforms.validators import InputRequired, Length, NumberRange
+from wtforms.validators import InputRequired, Length, NumberRange, ValidationError
 
+from portal.dates_field import GovDateField
 from portal.domain.parameters import PARAMETERS
 
 MAX_VALUE = 36500
@@ -60,11 +62,37 @@ def _number(key: str) -> WholeNumberField:
     )
 
 
+# The dates a rule parameter may take (portal.rules.params: 1900 to 2199).
+FIRST_YEAR, LAST_YEAR = 1900, 2199
+
+
+class RequiredDate:
+    """A date must be entered, within the years a rule parameter may take."""
+
+    def __call__(self, form: Any, field: GovDateField) -> None:
+        label = field.label.text
+        if field.data is None:
+            raise ValidationError(f"Enter the {label[0].lower()}{label[1:]} as day, month and year")
+        if not FIRST_YEAR <= field.data.year <= LAST_YEAR:
+            raise ValidationError(f"{label} must be a date from {FIRST_YEAR} to {LAST_YEAR}")
+
+
+def _date(key: str) -> GovDateField:
+    meaning = PARAMETERS[key]
+    return GovDateField(
+        meaning.label,
+        description=f"{meaning.meaning} For example, 21 7 2014.",
+        validators=[RequiredDate()],
+    )
+
+
 class ParametersForm(FlaskForm):
     due_soon_days = _number("due_soon_days")
     deferral_months = _number("deferral_months")
     deferral_max_years = _number("deferral_max_years")
     lapse_warning_days = _number("lapse_warning_days")
+    end_date_tolerance_days = _number("end_date_tolerance_days")
+    eu_window_start = _date("eu_window_start")
     old_rules_part_applies = RadioField(
         PARAMETERS["old_rules_part_applies"].label,
         widget=GovRadioInput(),
@@ -84,15 +112,26 @@ class ParametersForm(FlaskForm):
     )
     submit = SubmitField("Save as a new version", widget=GovSubmitInput())
 
-    NUMBER_FIELDS = ("due_soon_days", "deferral_months", "deferral_max_years", "lapse_warning_days")
+    NUMBER_FIELDS = (
+        "due_soon_days",
+        "deferral_months",
+        "deferral_max_years",
+        "lapse_warning_days",
+        "end_date_tolerance_days",
+    )
+    DATE_FIELDS = ("eu_window_start",)
 
     @classmethod
     def initial(cls, values: dict[str, Any]) -> dict[str, Any]:
         data = {key: values[key] for key in cls.NUMBER_FIELDS}
+        for key in cls.DATE_FIELDS:  # stored as YYYY-MM-DD
+            value = values[key]
+            data[key] = date.fromisoformat(value) if isinstance(value, str) else value
         data["old_rules_part_applies"] = "yes" if values["old_rules_part_applies"] else "no"
         return data
 
     def values(self) -> dict[str, Any]:
         out: dict[str, Any] = {key: self[key].data for key in self.NUMBER_FIELDS}
+        out.update({key: self[key].data for key in self.DATE_FIELDS})
         out["old_rules_part_applies"] = self.old_rules_part_applies.data == "yes"
         return out

@@ -16,7 +16,7 @@ from portal.rules import CONFLICT, Conflict, Facts, facts_to_check
 from portal.rules.labels import fact_label
 from portal.timeutil import today
 
-__all__ = ["facts_of_trial", "for_trial", "has_checks", "shown"]
+__all__ = ["facts_of_trial", "for_trial", "has_checks", "has_checks_of_inputs", "shown"]
 
 _MONTH_ONLY = re.compile(r"(\d{4})-(\d{2}) \(read as (\d{4}-\d{2}-\d{2})\)")
 
@@ -100,9 +100,11 @@ def shown(findings: list[Conflict]) -> list[dict[str, Any]]:
     ]
 
 
+def has_checks_of_inputs():
+    """SQL condition on ObligationInputs: the stored facts list facts to check."""
+    return sa.func.coalesce(sa.func.json_array_length(ObligationInputs.facts["checks"]), 0) > 0
+
+
 def has_checks():
     """SQL condition: the trial's stored facts have facts to check (the dashboard filter)."""
-    return sa.exists().where(
-        ObligationInputs.trial_id == Trial.id,
-        sa.func.coalesce(sa.func.json_array_length(ObligationInputs.facts["checks"]), 0) > 0,
-    )
+    return sa.exists().where(ObligationInputs.trial_id == Trial.id, has_checks_of_inputs())

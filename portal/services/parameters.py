@@ -55,7 +55,11 @@ def update_params(admin_user: Any, values: dict[str, Any], note: str) -> Paramet
     try:
         new_params = params_from_values(after)
     except (ParamsError, TypeError) as exc:
-        raise ServiceError(str(exc), field=_field_of(str(exc))) from None
+        key = _field_of(str(exc))
+        message = str(exc)
+        if key is not None:  # the parameter by its label, never its key
+            message = PARAMETERS[key].label + ": " + message.split(":", 1)[1].strip()
+        raise ServiceError(message, field=key) from None
     after = editable_values(new_params)
     if after == before:
         raise ServiceError("No value changed. Change a value, or leave the page.")

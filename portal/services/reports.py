@@ -33,8 +33,9 @@ from portal.models import (
 )
 from portal.rules.duties import DUTIES
 from portal.rules.model import NOT_APPLICABLE
-from portal.services import ServiceError, pdf_jobs, transactional
+from portal.services import ServiceError, fact_checks, pdf_jobs, transactional
 from portal.services.audit import record
+from portal.services.certificate_layout import _finding as finding_row
 from portal.services.certificates import STATUS_LABELS, day_text
 from portal.services.files import store_bytes
 from portal.timeutil import today
@@ -195,6 +196,24 @@ class TrialRow:
     next_status: str = ""
     next_due: date | None = None
     most_overdue: int = 0
+    # Facts to check (RULES.md "Facts that contradict each other"), as certificates print them:
+    # {"label": "Conflict" or "Warning", "text": what was found, the duties, each fact and source}.
+    checks: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def conflicts(self) -> int:
+        return sum(1 for c in self.checks if c["label"] == "Conflict")
+
+    @property
+    def checks_summary(self) -> str:
+        """``1 conflict · 1 warning``: the facts to check, in words."""
+        conflicts, warnings = self.conflicts, len(self.checks) - self.conflicts
+        parts = []
+        if conflicts:
+            parts.append(f"{conflicts} conflict{'s' if conflicts != 1 else ''}")
+        if warnings:
+            parts.append(f"{warnings} warning{'s' if warnings != 1 else ''}")
+        return " · ".join(parts)
 
     @property
     def met(self) -> int:
@@ -237,6 +256,11 @@ class ReportData:
     def statuses(self) -> list[str]:
         return [s for s in STATUS_ORDER if self.totals.get(s)]
 
+    @property
+    def to_check(self) -> list[TrialRow]:
+        """The trials with facts to check, those with conflicts first, in trial-table order."""
+        return sorted((t for t in self.trials if t.checks), key=lambda t: -t.conflicts)
+
 
 def as_of_from(params: dict[str, Any]) -> date:
     text = params.get("as_of")
@@ -272,6 +296,17 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
             .order_by(RegistryEntry.trial_id, RegistryEntry.registry_name)
         ):
             registries[row.trial_id].append(row.registry_id)  # NCT..., ISRCTN...: self-describing
+        # The facts to check, worked out in full for the trials whose verdicts found any (the
+        # stored facts list them: portal.services.obligations.facts_document), as of the report's
+        # date, as a certificate of the trial would list them.
+        for trial_id in db.session.execute(
+            sa.select(ObligationInputs.trial_id)
+            .where(ObligationInputs.trial_id.in_(chunk), fact_checks.has_checks_of_inputs())
+            .order_by(ObligationInputs.trial_id)
+        ).scalars():
+            trials[trial_id].checks = [
+                finding_row(c) for c in fact_checks.shown(fact_checks.for_trial(trial_id, as_of))
+            ]
         # One statement for the rows and the not-applicable verdicts stored once per trial
         # (portal.domain.obligations.stored): one snapshot, so a duty that moves between the two
         # while the report is read is counted once, never missed.
@@ -379,7 +414,7 @@ def gather(organisation_id: int, as_of: date) -> ReportData:
 class Part:
     """One separately laid-out part of the report PDF."""
 
-    kind: str  # summary / overdue / chart / trials
+    kind: str  # summary / overdue / checks / chart / trials
     rows: list[Any]
     start: int = 0  # index of the first row in its whole list
 
@@ -391,6 +426,8 @@ def report_parts(data: ReportData, rows: int | None = None) -> list[Part]:
     parts += [
         Part("overdue", data.overdue[i : i + rows], i) for i in range(rows, len(data.overdue), rows)
     ]
+    to_check = data.to_check
+    parts += [Part("checks", to_check[i : i + rows], i) for i in range(0, len(to_check), rows)]
     parts.append(Part("chart", []))
     parts += [
         Part("trials", data.trials[i : i + rows], i) for i in range(0, len(data.trials), rows)
@@ -416,6 +453,7 @@ CSV_COLUMNS = (
     "days_overdue",
     "met_on",
     "deferred_until",
+    "facts_to_check",
 )
 
 
@@ -442,10 +480,12 @@ def to_csv(data: ReportData) -> bytes:
             _csv_safe(trial.sponsor),
             _csv_safe(trial.registries),
         ]
+        # The trial's facts to check, on each of its rows: "Conflict: ... | Warning: ...".
+        checks = _csv_safe(" | ".join(f"{c['label']}: {c['text']}" for c in trial.checks))
         rows = by_trial.get(trial.id) or [None]
         for ob in rows:
             if ob is None:
-                writer.writerow([*head, "", "", "", "", "", "", ""])
+                writer.writerow([*head, "", "", "", "", "", "", "", checks])
                 continue
             writer.writerow(
                 [
@@ -457,6 +497,7 @@ def to_csv(data: ReportData) -> bytes:
                     ob.days_overdue or "",
                     ob.met_on or "",
                     ob.deferred_until or "",
+                    checks,
                 ]
             )
     return buffer.getvalue().encode("utf-8-sig")
@@ -482,6 +523,7 @@ def finish(job_id: str, data: ReportData, pdf: bytes, csv_bytes: bytes) -> bool:
             "trials": len(data.trials),
             "obligations": len(data.obligations),
             "overdue": len(data.overdue),
+            "facts_to_check": len(data.to_check),
             "as_of": data.as_of.isoformat(),
         },
         f"Report ready: {len(data.trials):,} trials, {len(data.overdue):,} overdue duties",

@@ -212,8 +212,10 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
             submission_id=submission.id, author_id=reviewer.id, decision=word, body=comment
         )
     )
-    if submission.kind == "participant_offer":
-        _recompute(submission.trial_id)  # the offer meets UK-PART only while not questioned
+    if submission.kind in ("participant_offer", "deferral", "waiver"):
+        # The offer meets UK-PART only while not questioned; a deferral or waiver sent back is
+        # not applied (portal.services.evidence).
+        _recompute(submission.trial_id)
     record(
         "review.approved" if approved else "review.changes_requested",
         "trial",

@@ -26,6 +26,8 @@ VALUES = {
     "deferral_months": "30",
     "deferral_max_years": "10",
     "lapse_warning_days": "90",
+    "end_date_tolerance_days": "90",
+    "eu_window_start": ["21", "7", "2014"],  # day, month, year boxes
     "old_rules_part_applies": "yes",
 }
 
@@ -96,7 +98,7 @@ def test_admin_changes_due_soon_days_new_version_audit_and_recomputed_verdicts(b
         ({"lapse_warning_days": "-5"}, "must be between 0 and 36500", "lapse_warning_days"),
         (
             {"deferral_max_years": "1"},
-            "deferral_max_years: 1 years is shorter than one deferral of 30 months",
+            "Longest deferral: 1 years is shorter than one deferral of 30 months",
             "deferral_max_years",
         ),
         ({"note": "  "}, "Enter a note saying why the parameters change", "note"),

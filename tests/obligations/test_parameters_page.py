@@ -4,6 +4,7 @@ HTML: unescaping it first would hide markup shown as text."""
 
 from __future__ import annotations
 
+import html
 import re
 
 import pytest
@@ -56,3 +57,76 @@ def test_after_saving_the_recompute_notice_is_plain_words(browser, admin, monkey
     assert words.lower().count("waiting for a worker") == 1, words
     assert "Recomputing every trial's obligations with the new parameters" in words
     assert "params" not in words
+
+
+def _eu_trial_ending(end: str):
+    """A Directive trial (EudraCT only) with sites in Germany, ended in all member states."""
+    from portal.services.obligations import recompute_for_trials
+    from tests.obligations.helpers import make_trial, obligations
+
+    trial = make_trial(
+        {"study_type": "interventional", "countries": ["Germany"],
+         "eudract_number": "2012-001234-56"},
+        [],
+        {"end_of_trial_on": end},
+    )  # fmt: skip
+    recompute_for_trials([trial.id], reason="import")
+    db.session.commit()
+    return trial, lambda: obligations(trial.id)
+
+
+def test_an_admin_changes_the_eu_window_start_date_audited_and_recomputed(browser, admin):
+    from portal.models import AuditEvent, ParameterSet
+    from portal.services.parameters import current_params
+
+    _trial, verdicts = _eu_trial_ending("2014-09-30")
+    assert verdicts()["EU-RES"].status != "not_applicable"  # ended inside the EU window
+
+    page = _main(browser.get(URL).get_data(as_text=True))
+    assert "Start of the EU window" in page and "21 July 2014" in page
+    assert 'name="eu_window_start"' in page and 'value="21"' in page  # the date boxes, filled
+    assert "eu_window_start" not in _visible_text(page)
+
+    response = browser.submit(URL, {**VALUES, "eu_window_start": ["1", "1", "2015"],
+                                    "note": "EU window moved"})  # fmt: skip
+    assert response.status_code == 302, response.get_data(as_text=True)[:2000]
+    row = db.session.execute(sa.select(ParameterSet)).scalar_one()
+    assert row.values["eu_window_start"] == "2015-01-01"
+    assert current_params()[1].eu_window_start.isoformat() == "2015-01-01"
+    event = db.session.execute(
+        sa.select(AuditEvent).where(AuditEvent.action == "parameters.changed")
+    ).scalar_one()
+    assert event.before["values"]["eu_window_start"] == "2014-07-21"
+    assert event.after["values"]["eu_window_start"] == "2015-01-01"
+    # Ended before the new window: every EU duty is history only.
+    assert verdicts()["EU-RES"].status == "not_applicable"
+    page = _main(browser.get(URL).get_data(as_text=True))
+    assert "1 January 2015" in _visible_text(page) and "2015-01-01" not in _visible_text(page)
+
+
+@pytest.mark.parametrize(
+    ("boxes", "message"),
+    [
+        (["31", "2", "2015"], "Start of the EU window must be a real date"),
+        (["1", "", "2015"], "Start of the EU window must include a month"),
+        (["", "", ""], "Enter the start of the EU window as day, month and year"),
+        (["1", "1", "1850"], "Start of the EU window must be a date from 1900 to 2199"),
+        (["x", "1", "2015"], "Start of the EU window must be a real date"),
+    ],
+)
+def test_a_bad_eu_window_date_gets_a_message_next_to_the_field(browser, admin, boxes, message):
+    from portal.models import ParameterSet
+
+    response = browser.submit(
+        URL, {**VALUES, "due_soon_days": "45", "eu_window_start": boxes, "note": "try"}
+    )
+    assert response.status_code == 200
+    page = response.get_data(as_text=True)
+    assert "There is a problem" in page
+    at = page.index('id="eu_window_start-error"')  # the field's own error message
+    group = page[:at].rsplit('<div class="govuk-form-group', 1)[1]
+    assert group.startswith(" govuk-form-group--error") and "Start of the EU window" in group
+    assert message in html.unescape(page[at : page.index("</p>", at)])
+    assert 'href="#eu_window_start' in page  # the error summary links to the field
+    assert 'value="45"' in page  # the other values entered are kept
+    assert db.session.execute(sa.select(sa.func.count(ParameterSet.id))).scalar() == 0

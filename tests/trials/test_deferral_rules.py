@@ -176,7 +176,10 @@ def test_the_page_shows_one_due_date_and_the_text_agrees(sponsor, browser):
     row = obligation(trial.id, "UK-PART")
     assert row.status == "deferred" and row.due == date(2028, 10, 1)
     page = browser.get(f"/trials/{trial.id}").get_data(as_text=True)
-    block = page.split("UK-PART:", 1)[1].split("How this was worked out", 1)[0]
+    block = page.split('id="duty-UK-PART"', 1)[1].split("How this was worked out", 1)[0]
     assert "Due 1 October 2028" in block
+    dates = block.split("Due 1 October 2028", 1)[1].split("</p>", 1)[0]  # the line of dates
+    assert "Deferred until" not in dates  # the due date is the deferral's end: said once
+    assert "1 October 2028" not in dates
     assert set(_by_dates(block)) == {"1 October 2028"}
     assert "30 September 2027" not in re.sub(r"deferred from 30 September 2027", "", block)

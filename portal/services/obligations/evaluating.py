@@ -31,9 +31,11 @@ _FACT_KEYS = frozenset(FACT_KEYS)
 # it reads records or sponsor entries.
 # 2: the registry's end of trial kept beside the sponsor's (registry_end_of_trial_on), and the
 # document lists the facts to check ("checks"). 3: the document also holds the duties whose
-# evidence is withheld. 4: sources write their dates for people ("imported 4 December 2026",
-# "entered by Ada on 4 December 2026 at 10:30").
-FACTS_BUILD = 4
+# evidence is withheld. 4: deferrals and waivers a reviewer sent back are left out of the facts,
+# and the document holds why (``held_back``: duty -> sentence added to its verdict). 5: sources
+# write their dates for people ("imported 4 December 2026", "entered by Ada on 4 December 2026
+# at 10:30").
+FACTS_BUILD = 5
 FACTS_FORMAT = f"{FACTS_BUILD}:{zlib.crc32(' '.join(FACT_KEYS).encode()):08x}"
 
 
@@ -42,6 +44,7 @@ def facts_document(
     problems: Sequence[str],
     checks: Sequence[Any] = (),
     withheld: Mapping[str, str] | None = None,
+    held_back: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """The validated facts, as stored with a trial's verdicts (ObligationInputs.facts), with
     the facts to check found in them (RULES.md "Facts that contradict each other": ``checks``,
@@ -56,6 +59,8 @@ def facts_document(
     }
     if withheld:
         doc["withheld"] = dict(withheld)
+    if held_back:
+        doc["held_back"] = dict(held_back)
     return doc
 
 
@@ -92,14 +97,15 @@ def _work(
     facts: Facts,
     problems: Sequence[str],
     withheld: Mapping[str, str] | None = None,
+    notes: Mapping[str, str] | None = None,
 ) -> Worked:
-    verdicts = evaluator.encode(facts, problems, withheld)
+    verdicts = evaluator.encode(facts, problems, withheld, notes)
     checks = facts_to_check(facts, evaluator.as_of, evaluator.params)
     return Worked(
         evaluator.as_of,
         evaluator.version,
         dumps(facts.inputs),
-        dumps(facts_document(facts, problems, checks, withheld)),
+        dumps(facts_document(facts, problems, checks, withheld, notes)),
         verdicts_digest(text for _, text in verdicts),
         _as_rows(verdicts),
         evaluator.problems,
@@ -145,13 +151,22 @@ class _Evaluator:
         self.problems = False
 
     def encode(
-        self, facts: Facts, problems: Sequence[str], withheld: Mapping[str, str] | None = None
+        self,
+        facts: Facts,
+        problems: Sequence[str],
+        withheld: Mapping[str, str] | None = None,
+        notes: Mapping[str, str] | None = None,
     ) -> list[tuple[Any, str]]:
         """(verdict, stored text) pairs; with ``problems`` every verdict names the facts that
         were ignored; the duties in ``withheld`` (duty -> reason) are not met by the evidence a
         reviewer did not accept (``portal.rules.evidence``)."""
         self.problems = bool(problems)
         verdicts = evaluate(facts, self.as_of, self.params)
+        if notes:  # duty -> why a deferral or waiver of it is not applied (services.evidence)
+            verdicts = [
+                o._replace(explanation=f"{o.explanation} {notes[o.id]}") if o.id in notes else o
+                for o in verdicts
+            ]
         opened: set[str] = set()
         if withheld:
             before = verdicts
@@ -209,8 +224,12 @@ class _Evaluator:
         except (FactsError, KeyError, TypeError):  # stored under older validation rules
             return None
         withheld = doc.get("withheld")
+        held_back = doc.get("held_back")
         return self.encode(
-            facts, doc.get("problems") or (), withheld if isinstance(withheld, dict) else None
+            facts,
+            doc.get("problems") or (),
+            withheld if isinstance(withheld, dict) else None,
+            held_back if isinstance(held_back, dict) else None,
         )
 
 

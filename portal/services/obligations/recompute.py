@@ -334,15 +334,17 @@ def _recompute(where, reason: str, as_of: date, version: int, params: Params) ->
         na_docs[trial_id] = na_doc
     existing = _existing(conn, where(O.c.trial_id))
     withheld = evidence.withheld(where)
+    held = evidence.held_back(where)  # deferrals and waivers sent back by a reviewer
 
     batch = _Batch(reason, as_of, version)
     evaluator = _Evaluator(as_of, version, params)
     no_rows: list[dict[str, Any]] = []
     for trial_id, imported in trials:
-        facts = _facts(imported, entries.get(trial_id, no_rows), sponsor.get(trial_id, no_rows))
+        mine, notes = evidence.without_held_back(sponsor.get(trial_id, no_rows), held.get(trial_id))
+        facts = _facts(imported, entries.get(trial_id, no_rows), mine)
         batch.trial(
             trial_id,
-            _work(evaluator, *facts, withheld.get(trial_id)),
+            _work(evaluator, *facts, withheld.get(trial_id), notes),
             stored.get(trial_id),
             existing.pop(trial_id, {}),
             na_store.parse(na_docs.get(trial_id)),
