@@ -64,7 +64,9 @@ def test_creates_one_obligation_per_duty_with_the_full_verdict(trial):
     assert inputs["approved_on"]["source"].startswith(
         "entered by sponsor@trust.example on 2 November 2026"
     )
-    assert inputs["countries"]["source"] == "ClinicalTrials.gov NCT01000001, imported 1 November 2026"
+    assert (
+        inputs["countries"]["source"] == "ClinicalTrials.gov NCT01000001, imported 1 November 2026"
+    )
     assert "ISRCTN ISRCTN11111111" in inputs["registrations"]["source"]
 
     end = obs["UK-END"]
