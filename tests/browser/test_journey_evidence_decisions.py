@@ -5,7 +5,7 @@ met again."""
 
 from __future__ import annotations
 
-from tests.browser.test_journey_claims import OWN, OWN_TITLE, SETUP
+from tests.browser.test_journey_claims import OWN, OWN_TITLE, SETUP, claim_first_result
 from tests.browser.test_journey_evidence import LAY_SUMMARY
 
 # New rules UK facts: UK-PART due 30 September 2027.
@@ -32,7 +32,7 @@ def _claimed(journey) -> None:
     journey.go("/trials/find")
     journey.fill("Registry id, title or sponsor name", "NCT01841593")
     journey.click("Search")
-    journey.page.get_by_role("button", name="Claim").first.click()
+    claim_first_result(journey)
     journey.check()
     journey.server.python(FACTS)
     journey.page.reload()

@@ -45,7 +45,8 @@ def test_a_uk_site_listed_on_any_registry_makes_it_a_uk_trial():
     # and the verdicts say where the countries came from
     _, sources = build_facts(columns["imported_facts"], [], [])
     assert (
-        sources["countries"] == "ClinicalTrials.gov NCT1, imported 2026-11-01; with ISRCTN ISRCTN1"
+        sources["countries"]
+        == "ClinicalTrials.gov NCT1, imported 1 November 2026; with ISRCTN ISRCTN1"
     )
 
 
