@@ -4,11 +4,20 @@ so a fresh import with no status history shows 24 months; the chart partial has 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from datetime import date
 
 from flask import render_template_string
+from hypothesis import given
+from hypothesis import strategies as st
 
-from portal.domain.obligations.trend import month_ends, monthly_trend, points_from, status_on
+from portal.domain.obligations.trend import (
+    SERIES,
+    month_ends,
+    monthly_trend,
+    points_from,
+    status_on,
+)
 from tests.certificates.helpers import obligation
 from tests.factories import OrganisationFactory, trial
 
@@ -81,3 +90,28 @@ def test_the_partial_draws_a_chart_with_a_table_for_screen_readers(app):
     assert rows[0] == "January 2025" and rows[-1] == "December 2026" and len(rows) == 24
     assert "Overdue (2)" in html and "<h3" in html
     assert "style=" not in html  # the pages' CSP forbids inline styles
+
+
+STATUSES = ("overdue", "met", "met_late", "upcoming", "due_soon", "data_needed", "deferred")
+STATUSES += ("waived", "not_applicable")
+DAYS = st.dates(min_value=date(2023, 1, 1), max_value=date(2027, 12, 31))
+
+
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(STATUSES), st.none() | DAYS, st.none() | DAYS, st.integers(1, 5)),
+        max_size=40,
+    ),
+    DAYS,
+)
+def test_points_count_as_status_on_says_for_every_month(groups, as_of):
+    """The running-sum count agrees with asking status_on for each group on each month end."""
+    points = points_from(groups, as_of)
+    for point, (_first, day) in zip(points, month_ends(as_of), strict=True):
+        expected = Counter()
+        for status, due, met_on, count in groups:
+            when = status_on(day, status, due, met_on)
+            if when is not None:
+                expected[when] += count
+        got = dict(zip([key for key, _ in SERIES], point.counts(), strict=True))
+        assert got == {key: expected[key] for key, _ in SERIES}, (day, groups)
