@@ -106,6 +106,11 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "WORKER_HEARTBEAT_SECONDS": max(1, int(env.get("WORKER_HEARTBEAT_SECONDS", "30"))),
         # A full recompute of many trials is split into this many jobs (one per worker).
         "RECOMPUTE_PARTS": int(env.get("RECOMPUTE_PARTS", "4")),
+        # Notifications (issue 20): reminder days before a due date (0 = on the day), how many
+        # missed days one run catches up, and the London hour the daily digests go.
+        "NOTIFY_MILESTONES": env.get("NOTIFY_MILESTONES", "90,30,7,0"),
+        "NOTIFY_CATCH_UP_DAYS": int(env.get("NOTIFY_CATCH_UP_DAYS", "7") or "7"),
+        "NOTIFY_HOUR": int(env.get("NOTIFY_HOUR", "7") or "7"),
     }
     config.update(overrides)
     return config

@@ -365,4 +365,10 @@ def cron_command(schedule: str) -> None:
         job_timeout=DAILY_TIMEOUT_SECONDS,
         name="obligations-daily-recompute",
     )
+    # Notifications: every hour (UTC); the job acts once a day at 07:00 Europe/London.
+    from workers.notifications import daily_tick
+
+    scheduler.register(
+        daily_tick, QUEUE_DEFAULT, cron="0 * * * *", name="notifications-daily-digests"
+    )
     scheduler.start()

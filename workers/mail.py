@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from flask import current_app
+from rq import get_current_job
 
 from portal.extensions import db
 from portal.models import OutboxEmail
@@ -23,8 +24,12 @@ def deliver_email(outbox_id: int) -> str:
             send_smtp(mail_url, current_app.config["MAIL_FROM"], message)
         except Exception as exc:
             message.error = str(exc)[:500]
+            current = get_current_job()
+            if current is None or not current.retries_left:
+                # The last attempt: the admin's outbox and home page show it with the error.
+                message.status = "failed"
             db.session.commit()
-            raise  # RQ retries with its back-off
+            raise  # RQ retries with its back-off (portal.jobs.DEFAULT_RETRY)
         message.status = "sent"
     else:
         message.status = "kept"

@@ -22,6 +22,12 @@ from portal.models.evidence import (
 )
 from portal.models.files import StoredFile
 from portal.models.jobs import BackgroundJob
+from portal.models.notifications import (
+    Notification,
+    NotificationDigest,
+    NotificationPreference,
+    NotificationRun,
+)
 from portal.models.obligations import (
     Obligation,
     ObligationInputs,
@@ -67,6 +73,10 @@ __all__ = [
     "Invitation",
     "Membership",
     "Organisation",
+    "Notification",
+    "NotificationDigest",
+    "NotificationPreference",
+    "NotificationRun",
     "OutboxEmail",
     "UsedToken",
     "UserSession",

@@ -91,7 +91,16 @@ class Obligation(db.Model):
     as_of: Mapped[date] = mapped_column()
     computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
 
-    __table_args__ = (sa.UniqueConstraint("trial_id", "duty", name="uq_obligation_trial_duty"),)
+    __table_args__ = (
+        sa.UniqueConstraint("trial_id", "duty", name="uq_obligation_trial_duty"),
+        # The daily notifications job reads the duties due on a few given days (migration 0010).
+        sa.Index(
+            "ix_obligations_due",
+            "due",
+            postgresql_where=sa.text("due IS NOT NULL"),
+            sqlite_where=sa.text("due IS NOT NULL"),
+        ),
+    )
 
     # Many-to-one on the primary key: the verdicts of one trial share one row (one query, then
     # the identity map).

@@ -20,6 +20,9 @@ class OutboxEmail(db.Model):
     to: Mapped[str] = mapped_column(sa.String(254), index=True)
     subject: Mapped[str] = mapped_column(sa.String(200))
     body_text: Mapped[str] = mapped_column(sa.Text)
+    # An HTML alternative and extra headers (List-Unsubscribe...), for notification digests.
+    body_html: Mapped[str | None] = mapped_column(sa.Text)
+    headers: Mapped[dict[str, str] | None] = mapped_column(sa.JSON)
     status: Mapped[str] = mapped_column(sa.String(20), default="queued")  # queued/sent/kept/failed
     error: Mapped[str | None] = mapped_column(sa.Text)
     created_at: Mapped[datetime] = mapped_column(

@@ -31,7 +31,11 @@ def send_smtp(mail_url: str, sender: str, message: OutboxEmail) -> None:
     email["From"] = sender
     email["To"] = message.to
     email["Subject"] = message.subject
+    for name, value in (message.headers or {}).items():
+        email[name] = value
     email.set_content(message.body_text)
+    if message.body_html:
+        email.add_alternative(message.body_html, subtype="html")
     port = url.port or (465 if url.scheme == "smtps" else 25)
     smtp_class = smtplib.SMTP_SSL if url.scheme == "smtps" else smtplib.SMTP
     with smtp_class(url.hostname or "localhost", port, timeout=30) as smtp:
