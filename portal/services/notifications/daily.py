@@ -268,15 +268,28 @@ def _record_trial_items(items: list[dict[str, Any]]) -> dict[str, int]:
     return counts
 
 
-def _weekly_due(day: date, user_id: int) -> bool:
-    """Weekly people get their digest on Mondays, or the first run after a missed Monday."""
+def _weekly_due(day: date, user_id: int, monday_ran: bool) -> bool:
+    """Weekly people get their digest on Mondays; when Monday's run did not happen, on the
+    first run after it. Never twice in a week."""
     monday = day - timedelta(days=day.weekday())
+    if day != monday and monday_ran:
+        return False
     sent = db.session.execute(
         sa.select(sa.func.count())
         .select_from(NotificationDigest)
         .where(NotificationDigest.user_id == user_id, NotificationDigest.day >= monday)
     ).scalar_one()
     return not sent
+
+
+def _monday_ran(day: date) -> bool:
+    monday = day - timedelta(days=day.weekday())
+    return (
+        db.session.execute(
+            sa.select(NotificationRun.finished_at).where(NotificationRun.day == monday)
+        ).scalar_one_or_none()
+        is not None
+    )
 
 
 def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) -> list[int]:
@@ -293,6 +306,7 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
         .all()
     )
     outbox_ids: list[int] = []
+    monday_ran = _monday_ran(day)
     batch = 500
     user_ids = sorted(user_ids)
     for start in range(0, len(user_ids), batch):
@@ -341,7 +355,7 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
                     keep.append(row)
             if not keep:
                 continue
-            if choice.frequency == "weekly" and not _weekly_due(day, user_id):
+            if choice.frequency == "weekly" and not _weekly_due(day, user_id, monday_ran):
                 continue
             digest_id = _insert_digest(user_id, day)
             if digest_id is None:
@@ -387,7 +401,9 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
                 summary.sent[row.kind] = summary.sent.get(row.kind, 0) + 1
         db.session.flush()
         commit()
-        db.session.expunge_all()
+        for rows in pending.values():  # keep the session small over 50,000 people
+            for row in rows:
+                db.session.expunge(row)
     return outbox_ids
 
 
