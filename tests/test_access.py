@@ -91,7 +91,17 @@ def test_a_sponsor_cannot_open_reviewer_pages(browser):
     assert browser.client.get("/admin/outbox").status_code == 403
 
 
-POSTS = [r for r in RULES if "POST" in r.methods]
+# RFC 8058 one-click unsubscribe: a mail client POSTs without a CSRF token; the signed token in
+# the URL is the protection (tested below and in tests/notifications/test_preferences.py).
+CSRF_EXEMPT_SIGNED = {"notifications.unsubscribe"}
+POSTS = [r for r in RULES if "POST" in r.methods and r.endpoint not in CSRF_EXEMPT_SIGNED]
+
+
+def test_one_click_unsubscribe_needs_a_signed_token(client):
+    for token in ("1", "eyJ1IjoxLCJrIjoiYWxsIiwicyI6IiJ9.forged"):
+        response = client.post(f"/notifications/unsubscribe/{token}")
+        assert response.status_code == 400
+        assert "not valid" in response.get_data(as_text=True)
 
 
 @pytest.mark.parametrize("rule", POSTS, ids=[r.rule for r in POSTS])
