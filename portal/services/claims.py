@@ -198,7 +198,35 @@ def decide_claim(reviewer: User, claim_id: int, approve: bool, reason: str) -> C
             "owner": claim.trial.owner_organisation_id,
         },
     )
+    _notify_claim(claim, before, reason)
     return claim
+
+
+def _notify_claim(claim: Claim, before: dict, reason: str) -> None:
+    """Tell the claimant (and, for a dispute, the owner until now) in their next digest."""
+    from portal.services.notifications import notify_organisation, trial_heading
+
+    dispute = before["status"] == "disputed"
+    noun = "dispute over this trial" if dispute else "claim on this trial"
+    if claim.status == "approved":
+        text = f"A reviewer decided your {noun}: your organisation now holds the trial."
+    else:
+        text = f"A reviewer rejected your {noun}: \u201c{reason}\u201d"
+    notify_organisation(
+        claim.organisation_id, "decisions", f"claim:{claim.id}:{claim.status}", text,
+        trial=claim.trial,
+    )  # fmt: skip
+    old_owner = before.get("owner")
+    if dispute and old_owner and old_owner != claim.organisation_id and claim.status == "approved":
+        notify_organisation(
+            old_owner, "decisions", f"claim:{claim.id}:released", "", extra={
+                "heading": "A dispute was decided against your organisation",
+                "lines": [
+                    f"A reviewer gave \u201c{trial_heading(claim.trial)}\u201d to "
+                    f"{claim.organisation.name}. Your organisation no longer holds it.",
+                ],
+            },
+        )  # fmt: skip
 
 
 def _release_current_owner(trial_id: int, actor: User, reason: str) -> None:

@@ -268,6 +268,28 @@ def finish(job: BackgroundJob, result: dict[str, Any], message: str) -> None:
     job.error = None
     _set_status(job, "finished")
     _audit(job, "issued" if job.kind == KIND_CERTIFICATE else "finished", **result)
+    _notify_ready(job)
+
+
+def _notify_ready(job: BackgroundJob) -> None:
+    """Tell the person who asked for the document in their next digest (issue 20)."""
+    from portal.models import Trial, User
+    from portal.services.notifications import notify_users
+
+    user = db.session.get(User, job.requested_by_id) if job.requested_by_id else None
+    if user is None:
+        return
+    trial_id = (job.params or {}).get("trial_id")
+    trial = db.session.get(Trial, trial_id) if trial_id else None
+    if job.kind == KIND_CERTIFICATE:
+        text = "Your compliance certificate is ready to download from the trial page."
+    else:
+        text = "Your portfolio report is ready to download."
+    extra = {} if trial is not None else {"heading": "Ready to download", "link": "/"}
+    notify_users(
+        [user], "documents", f"job:{job.id}", text, trial=trial,
+        organisation_id=job.organisation_id, extra=extra,
+    )  # fmt: skip
 
 
 @transactional

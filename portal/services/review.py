@@ -230,7 +230,28 @@ def decide(reviewer: User, submission_id: int, decision: str, comment: str) -> S
             "comment": comment,
         },
     )
+    _notify_decision(submission, approved, comment)
     return submission
+
+
+def _notify_decision(submission: Submission, approved: bool, comment: str) -> None:
+    """Tell the submitting organisation in its next digest (issue 20)."""
+    from portal.models import Trial
+    from portal.services.notifications import notify_organisation
+
+    what = describe(submission)
+    if approved:
+        text = f"A reviewer approved: {what}."
+    else:
+        text = f"A reviewer asked for changes to {what}: \u201c{comment}\u201d"
+    notify_organisation(
+        submission.organisation_id,
+        "decisions",
+        f"review:{submission.id}:{submission.status}",
+        text,
+        trial=db.session.get(Trial, submission.trial_id),
+        urgency=-1 if not approved else 2,
+    )
 
 
 def _recompute(trial_id: int) -> None:

@@ -225,4 +225,24 @@ def accept_invitation(
         organisation_id=invitation.organisation_id,
         after={"user_id": user.id, "role": invitation.role},
     )
+    _notify_accepted(invitation, user)
     return user
+
+
+def _notify_accepted(invitation: Invitation, user: User) -> None:
+    """Tell whoever sent the invitation, in their next digest (issue 20)."""
+    from portal.models.accounts import ROLE_LABELS
+    from portal.services.notifications import notify_users
+
+    inviter = db.session.get(User, invitation.invited_by_id)
+    who = user.full_name or user.email
+    role = ROLE_LABELS.get(invitation.role, "member").lower()
+    notify_users(
+        [inviter], "team", f"invitation:{invitation.id}", "",
+        organisation_id=invitation.organisation_id,
+        extra={
+            "heading": "Your team",
+            "lines": [f"{who} accepted your invitation and joined as {role}."],
+            "link": "/organisation",
+        },
+    )  # fmt: skip
