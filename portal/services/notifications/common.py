@@ -15,7 +15,6 @@ from flask import current_app
 from portal.extensions import db
 from portal.models import (
     Notification,
-    NotificationDigest,
     NotificationPreference,
     User,
 )
@@ -111,22 +110,6 @@ def _insert_or_skip(rows: list[dict[str, Any]]) -> int:
         )
         added += len(db.session.execute(stmt).all())
     return added
-
-
-def _insert_digest(user_id: int, day: date) -> int | None:
-    """The digest row for (user, day), or None when another run already made it."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    stmt = (
-        insert(NotificationDigest)
-        .values(user_id=user_id, day=day, items=0, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["user_id", "day"])
-        .returning(NotificationDigest.id)
-    )
-    return db.session.execute(stmt).scalar_one_or_none()
 
 
 # ---------------------------------------------------------------------------- preferences

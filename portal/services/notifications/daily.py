@@ -29,7 +29,6 @@ from portal.services.notifications.common import (
     REMIND_STATUSES,
     Choice,
     _choices,
-    _insert_digest,
     _insert_or_skip,
     catch_up_days,
     london_now,
@@ -330,6 +329,7 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
             )
         ).scalars():
             pending.setdefault(row.user_id, []).append(row)
+        ready: dict[int, list[Notification]] = {}
         for user_id in chunk:
             user = users.get(user_id)
             rows = pending.get(user_id, [])
@@ -357,54 +357,99 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
                 continue
             if choice.frequency == "weekly" and not _weekly_due(day, user_id, monday_ran):
                 continue
-            digest_id = _insert_digest(user_id, day)
-            if digest_id is None:
-                continue  # another run sent today's digest; these wait for tomorrow's
-            claimed_ids = set(
-                db.session.execute(
-                    sa.update(Notification)
-                    .where(
-                        Notification.id.in_([r.id for r in keep]),
-                        Notification.digest_id.is_(None),
-                    )
-                    .values(digest_id=digest_id)
-                    .returning(Notification.id)
-                    .execution_options(synchronize_session=False)
-                )
-                .scalars()
-                .all()
-            )
-            carried = [r for r in keep if r.id in claimed_ids]
-            if not carried:
-                db.session.execute(
-                    sa.delete(NotificationDigest).where(NotificationDigest.id == digest_id)
-                )
-                continue
-            email = build_digest(user, carried, day)
-            message = OutboxEmail(
-                to=user.email,
-                subject=email.subject[:200],
-                body_text=email.text,
-                body_html=email.html,
-                headers=email.headers,
-            )
-            db.session.add(message)
-            db.session.flush()
-            db.session.execute(
-                sa.update(NotificationDigest)
-                .where(NotificationDigest.id == digest_id)
-                .values(outbox_email_id=message.id, items=len(carried))
-            )
-            outbox_ids.append(message.id)
-            summary.digests += 1
-            for row in carried:
-                summary.sent[row.kind] = summary.sent.get(row.kind, 0) + 1
+            ready[user_id] = keep
+        if ready:
+            _digest_batch(day, users, ready, summary, outbox_ids)
         db.session.flush()
         commit()
         for rows in pending.values():  # keep the session small over 50,000 people
             for row in rows:
                 db.session.expunge(row)
     return outbox_ids
+
+
+def _digest_batch(
+    day: date,
+    users: dict[int, User],
+    ready: dict[int, list[Notification]],
+    summary: RunSummary,
+    outbox_ids: list[int],
+) -> None:
+    """Digests for a batch of people in a few statements: claim each person's (user, day)
+    digest row (a concurrent run that got there first wins: its people are skipped here), move
+    their unsent rows onto it, write the emails to the outbox."""
+    dialect = db.session.get_bind().dialect.name
+    if dialect == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    else:
+        from sqlalchemy.dialects.sqlite import insert
+    now = utcnow()
+    owned = dict(
+        db.session.execute(
+            insert(NotificationDigest)
+            .values([{"user_id": u, "day": day, "items": 0, "created_at": now} for u in ready])
+            .on_conflict_do_nothing(index_elements=["user_id", "day"])
+            .returning(NotificationDigest.user_id, NotificationDigest.id)
+        ).all()
+    )
+    if not owned:
+        return
+    digest_of_user = (
+        sa.select(NotificationDigest.id)
+        .where(
+            NotificationDigest.user_id == Notification.user_id,
+            NotificationDigest.day == day,
+        )
+        .scalar_subquery()
+    )
+    wanted = [row.id for user_id in owned for row in ready[user_id]]
+    claimed: set[int] = set()
+    for start in range(0, len(wanted), 5000):
+        claimed.update(
+            db.session.execute(
+                sa.update(Notification)
+                .where(
+                    Notification.id.in_(wanted[start : start + 5000]),
+                    Notification.digest_id.is_(None),
+                )
+                .values(digest_id=digest_of_user)
+                .returning(Notification.id)
+                .execution_options(synchronize_session=False)
+            ).scalars()
+        )
+    messages: list[tuple[int, int, OutboxEmail]] = []
+    empty: list[int] = []
+    for user_id, digest_id in owned.items():
+        carried = [r for r in ready[user_id] if r.id in claimed]
+        if not carried:
+            empty.append(digest_id)
+            continue
+        user = users[user_id]
+        email = build_digest(user, carried, day)
+        message = OutboxEmail(
+            to=user.email,
+            subject=email.subject[:200],
+            body_text=email.text,
+            body_html=email.html,
+            headers=email.headers,
+        )
+        messages.append((digest_id, len(carried), message))
+        summary.digests += 1
+        for row in carried:
+            summary.sent[row.kind] = summary.sent.get(row.kind, 0) + 1
+    if empty:
+        db.session.execute(sa.delete(NotificationDigest).where(NotificationDigest.id.in_(empty)))
+    if not messages:
+        return
+    db.session.add_all([m for _, _, m in messages])
+    db.session.flush()
+    db.session.execute(
+        sa.update(NotificationDigest),
+        [{"id": d, "outbox_email_id": m.id, "items": n} for d, n, m in messages],
+    )
+    outbox_ids.extend(m.id for _, _, m in messages)
+    for _, _, message in messages:
+        db.session.expunge(message)
 
 
 def run_daily(day: date, *, dry_run: bool = False, deliver: bool = True) -> RunSummary:

@@ -1,0 +1,172 @@
+"""Benchmark: the daily notifications job over bench/rules.py's synthetic trials.
+
+    .venv/bin/python bench/notifications.py [--n 500000] [--users 50000] [--orgs 10000]
+                                            [--processes 2] [--keep] [--reuse]
+
+Builds the database ``bench_notify`` on the TEST_DATABASE_URL server (default
+postgresql://postgres@127.0.0.1:5432/test) exactly as bench/rules.py builds its data (migrations,
+COPY of N synthetic trials, the first computation of every verdict), then adds ``--orgs``
+approved organisations with ``--users`` people between them (sponsors, administrators and one
+compliance officer each) and gives every trial to an organisation. Then it times the daily job
+(``run_daily``, without enqueueing deliveries: building every digest into the outbox):
+
+1. the first run (a 7-day catch-up window: every weekly overdue reminder falls in it),
+2. the next day (the ordinary daily run: only that day's milestones),
+3. the same day again (everything already sent: nothing to do),
+4. the next day with only the first 100,000 trials owned: at 500,000 trials this has the
+   items of a 100,000-trial database, so its time against (2) at --n 100000 shows whether the
+   cost follows the items due or the number of trials.
+
+Prints figures; not a test. Drops the database at the end unless --keep.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import bench.rules as rules  # noqa: E402
+
+rules.DB_NAME = "bench_notify"  # never the database a bench/rules.py run is using
+ROLES = ("sponsor_admin", "compliance_officer", "sponsor", "sponsor", "sponsor")
+
+
+def add_people(url: str, orgs: int, users: int) -> None:
+    """COPY organisations, users and memberships; every trial to organisation (id % orgs) + 1."""
+    import psycopg
+
+    now = datetime.now(UTC)
+    with psycopg.connect(rules._psycopg_url(url)) as conn, conn.cursor() as cur:
+        with cur.copy(
+            "COPY organisations (id, name, email_domains, sponsor_names, status, created_at) "
+            "FROM STDIN"
+        ) as copy:
+            for i in range(1, orgs + 1):
+                copy.write_row((i, f"Sponsor {i}", f'["org{i}.example"]', "[]", "approved", now))
+        with cur.copy(
+            "COPY users (id, email, full_name, password_hash, active, email_confirmed_at, "
+            "created_at, security_stamp) FROM STDIN"
+        ) as copy:
+            for i in range(1, users + 1):
+                org = (i - 1) % orgs + 1
+                copy.write_row(
+                    (i, f"person{i}@org{org}.example", f"Person {i}", "x", True, now, now,
+                     f"{i:032x}")
+                )  # fmt: skip
+        with cur.copy(
+            "COPY memberships (user_id, organisation_id, role, created_at) FROM STDIN"
+        ) as copy:
+            for i in range(1, users + 1):
+                org = (i - 1) % orgs + 1
+                copy.write_row((i, org, ROLES[((i - 1) // orgs) % len(ROLES)], now))
+        cur.execute(f"UPDATE trials SET owner_organisation_id = (id % {orgs}) + 1")
+        for table in ("organisations", "users", "memberships"):
+            cur.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
+                f"(SELECT max(id) FROM {table}))"
+            )
+        conn.commit()
+        conn.autocommit = True
+        cur.execute("VACUUM ANALYZE trials, organisations, users, memberships, obligations")
+    print(f"    added {orgs:,} organisations and {users:,} people; every trial owned")
+
+
+def disown_after(url: str, last_owned: int) -> None:
+    import psycopg
+
+    with psycopg.connect(rules._psycopg_url(url), autocommit=True) as conn:
+        conn.execute("UPDATE trials SET owner_organisation_id = NULL WHERE id > %s", (last_owned,))
+        conn.execute("VACUUM ANALYZE trials")
+
+
+def timed_run(url: str, instance: Path, day, label: str) -> None:
+    import sqlalchemy as sa
+
+    from portal import create_app
+    from portal.extensions import db
+    from portal.services.notifications import run_daily
+
+    app = create_app(env=rules._env(url, instance))
+    with app.app_context():
+        before = db.session.execute(sa.text("SELECT count(*) FROM outbox_emails")).scalar_one()
+        t0 = time.perf_counter()
+        summary = run_daily(day, deliver=False)
+        seconds = time.perf_counter() - t0
+        after = db.session.execute(sa.text("SELECT count(*) FROM outbox_emails")).scalar_one()
+        items = sum(summary.sent.values())
+        db.engine.dispose()
+    rate = f", {items / seconds:,.0f} items/s" if items else ""
+    print(
+        f"    {label} ({day.isoformat()}, window from {summary.first_day.isoformat()}):\n"
+        f"      {seconds:.1f} s wall: {summary.digests:,} digests built ({after - before:,} "
+        f"outbox emails), {items:,} items in them{rate}; load average "
+        f"{os.getloadavg()[0]:.1f}"
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=500_000)
+    parser.add_argument("--users", type=int, default=50_000)
+    parser.add_argument("--orgs", type=int, default=10_000)
+    parser.add_argument("--processes", type=int, default=2, help="for the first computation")
+    parser.add_argument("--keep", action="store_true", help="keep the bench_notify database")
+    parser.add_argument("--reuse", action="store_true", help="use a kept bench_notify as is")
+    args = parser.parse_args()
+
+    instance = Path(tempfile.mkdtemp(prefix="bench-notify-"))
+    print(
+        f"Notifications daily job over {args.n:,} trials, {args.users:,} people in "
+        f"{args.orgs:,} organisations ({rules.DB_NAME}); load average {os.getloadavg()[0]:.1f}"
+    )
+    import sqlalchemy as sa
+
+    from portal.config import normalise_database_url
+
+    url = (
+        sa.make_url(normalise_database_url(rules._server_url()))
+        .set(database=rules.DB_NAME)
+        .render_as_string(hide_password=False)
+    )
+    try:
+        if not args.reuse:
+            url = rules.create_database()
+            t0 = time.perf_counter()
+            rules.migrate(url, instance)
+            rules.load_trials(url, args.n)
+            seconds, totals = rules.timed_recompute(
+                url, instance, args.n, args.processes, rules.AS_OF, False
+            )
+            print(
+                f"    first computation of the verdicts: {seconds:.1f} s "
+                f"({totals['inserted']:,} verdicts)"
+            )
+            add_people(url, args.orgs, args.users)
+            print(f"    set-up: {time.perf_counter() - t0:.1f} s")
+        day = rules.AS_OF + timedelta(days=1)
+        timed_run(url, instance, day, "1. first run (7-day catch-up window)")
+        timed_run(url, instance, day + timedelta(days=1), "2. next day (the ordinary run)")
+        timed_run(url, instance, day + timedelta(days=1), "3. same day again")
+        if args.n > 100_000:
+            disown_after(url, 100_000)
+            timed_run(
+                url,
+                instance,
+                day + timedelta(days=2),
+                "4. the day after, only trials 1-100,000 owned",
+            )
+    finally:
+        if not args.keep:
+            rules.drop_database()
+
+
+if __name__ == "__main__":
+    main()
