@@ -102,13 +102,13 @@ def _insert_or_skip(rows: list[dict[str, Any]]) -> int:
     ordered = sorted(rows, key=lambda r: (r["user_id"], r["key"]))
     for start in range(0, len(ordered), 500):
         chunk = [{"created_at": now, **row} for row in ordered[start : start + 500]]
+        # One compiled statement, many parameter sets (SQLAlchemy's insertmanyvalues).
         stmt = (
             insert(Notification)
-            .values(chunk)
             .on_conflict_do_nothing(index_elements=["user_id", "key"])
             .returning(Notification.id)
         )
-        added += len(db.session.execute(stmt).all())
+        added += len(db.session.execute(stmt, chunk).all())
     return added
 
 

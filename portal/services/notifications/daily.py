@@ -387,9 +387,9 @@ def _digest_batch(
     owned = dict(
         db.session.execute(
             insert(NotificationDigest)
-            .values([{"user_id": u, "day": day, "items": 0, "created_at": now} for u in ready])
             .on_conflict_do_nothing(index_elements=["user_id", "day"])
-            .returning(NotificationDigest.user_id, NotificationDigest.id)
+            .returning(NotificationDigest.user_id, NotificationDigest.id),
+            [{"user_id": u, "day": day, "items": 0, "created_at": now} for u in ready],
         ).all()
     )
     if not owned:
