@@ -106,6 +106,18 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "WORKER_HEARTBEAT_SECONDS": max(1, int(env.get("WORKER_HEARTBEAT_SECONDS", "30"))),
         # A full recompute of many trials is split into this many jobs (one per worker).
         "RECOMPUTE_PARTS": int(env.get("RECOMPUTE_PARTS", "4")),
+        # Registry sync (issue 19): the registries' APIs, and how politely they are asked.
+        "CTGOV_API_URL": env.get("CTGOV_API_URL") or "https://clinicaltrials.gov/api/v2",
+        "ISRCTN_API_URL": env.get("ISRCTN_API_URL") or "https://www.isrctn.com/api",
+        "REGISTRY_SYNC_RATE": float(env.get("REGISTRY_SYNC_RATE", "3")),  # requests a second
+        "REGISTRY_SYNC_RETRIES": int(env.get("REGISTRY_SYNC_RETRIES", "5")),
+        "REGISTRY_SYNC_BACKOFF": float(env.get("REGISTRY_SYNC_BACKOFF", "1")),  # seconds
+        "REGISTRY_SYNC_CONNECT_TIMEOUT": float(env.get("REGISTRY_SYNC_CONNECT_TIMEOUT", "10")),
+        "REGISTRY_SYNC_READ_TIMEOUT": float(env.get("REGISTRY_SYNC_READ_TIMEOUT", "60")),
+        "REGISTRY_SYNC_PAGE_SIZE": int(env.get("REGISTRY_SYNC_PAGE_SIZE", "1000")),
+        "REGISTRY_SYNC_LOCATION": env.get("REGISTRY_SYNC_LOCATION") or "United Kingdom",
+        "REGISTRY_SYNC_USER_AGENT": env.get("REGISTRY_SYNC_USER_AGENT")
+        or "TrialTransparencyPortal/0.1 (registry sync of the UK trial transparency portal)",
     }
     config.update(overrides)
     return config

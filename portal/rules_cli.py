@@ -365,4 +365,8 @@ def cron_command(schedule: str) -> None:
         job_timeout=DAILY_TIMEOUT_SECONDS,
         name="obligations-daily-recompute",
     )
+    # Registry sync (issue 19): every registry's changes, daily at 01:30 UTC.
+    from workers.registry_sync import daily_sync
+
+    scheduler.register(daily_sync, QUEUE_DEFAULT, cron="30 1 * * *", name="registries-daily-sync")
     scheduler.start()
