@@ -233,3 +233,42 @@ def record_freshness(trial_id: int) -> list[dict[str, Any]]:
             {"registry": registry, "registry_id": registry_id, "as_of": updated, "checked": checked}
         )
     return out
+
+
+CHANGE_LABELS = {
+    "cross_refs": "Cross-references to other registries",
+    "url": "Registry link",
+    "last_updated": "Date of the registry record",
+}
+CHANGES_SHOWN = 20
+
+
+def change_label(key: str) -> str:
+    from portal.plain import label
+
+    return CHANGE_LABELS.get(key) or label(key)
+
+
+def registry_changes(trial_id: int) -> list[dict[str, Any]]:
+    """What newer registry records changed on a trial, newest first, the fields by label."""
+    from portal.models import TrialChange
+
+    rows = db.session.execute(
+        sa.select(
+            TrialChange.changed_at,
+            TrialChange.registry_name,
+            TrialChange.registry_id,
+            TrialChange.changes,
+        )
+        .where(TrialChange.trial_id == trial_id)
+        .order_by(TrialChange.id.desc())
+        .limit(CHANGES_SHOWN)
+    ).all()
+    return [
+        {
+            "at": at,
+            "record": f"{registry} {registry_id}",
+            "fields": [change_label(k) for k in sorted(changes or {})],
+        }
+        for at, registry, registry_id, changes in rows
+    ]
