@@ -246,6 +246,10 @@ def ctgov_params(
 
 
 def _ctgov_page(body: bytes) -> dict[str, Any]:
+    quick = ctgov_v2.quick_page(body)
+    if quick is not None:
+        studies, token, total = quick
+        return {"studies": studies, "nextPageToken": token, "totalCount": total}
     try:
         doc = orjson.loads(body)
     except orjson.JSONDecodeError as exc:
@@ -280,7 +284,9 @@ def ctgov_pages(
             yield Page(key, name, [Rejected(name, "", problem)], None, broken=True)
             return
         records: list[TrialRecord | Rejected] = []
-        for index, study in enumerate(doc.get("studies") or [], start=1):
+        studies = doc.get("studies") or []
+        for index, study in enumerate(studies, start=1):
+            studies[index - 1] = None  # each study's objects freed as soon as it is read
             if not isinstance(study, dict):
                 records.append(Rejected(name, f"study {index}", "study is not a JSON object"))
                 continue
