@@ -67,15 +67,36 @@ def quick_study(data: bytes) -> dict | None:
     return {"protocolSection": modules}
 
 
-_PROTOCOL_KEY_RE = re.compile(r'"protocolSection"\s*:')
-_NEXT_TOKEN_RE = re.compile(r'"nextPageToken"\s*:\s*("(?:[^"\\]|\\.)*"|null)')
-_TOTAL_RE = re.compile(r'"totalCount"\s*:\s*(\d+)')
+_PROTOCOL_KEY_RE = re.compile(rb'"protocolSection"\s*:')
+_NEXT_TOKEN_RE = re.compile(rb'"nextPageToken"\s*:\s*("(?:[^"\\]|\\.)*"|null)')
+_TOTAL_RE = re.compile(rb'"totalCount"\s*:\s*(\d+)')
+
+
+def _modules(text: str) -> dict | None:
+    """The modules used of one study's text (from its protocolSection key on)."""
+    modules = {}
+    pos = 0
+    for name, quoted, key_re in _MODULE_KEY_RE:
+        at = text.find(quoted, pos)
+        if at < 0:
+            at = text.find(quoted)
+            if at < 0:
+                continue
+        key = key_re.match(text, at)
+        if key is None:
+            return None
+        try:
+            modules[name], pos = _DECODER.raw_decode(text, key.end())
+        except json.JSONDecodeError:
+            return None
+    return {"protocolSection": modules}
 
 
 def quick_page(data: bytes) -> tuple[list[dict], str | None, int | None] | None:
     """Fast path for an API v2 results page (``{"studies": [...], "nextPageToken": ...}``):
     each study's protocolSection modules used, decoded as ``quick_study`` does, without
-    turning the rest of the page (results, descriptions: most of it) into Python objects.
+    turning the rest of the page (results, descriptions: most of it) into Python objects,
+    and without decoding the page as a whole (one study's text at a time).
 
     A key spelled ``"protocolSection":`` can only be an object key, so the studies are the
     spans between its occurrences; each module is searched for within its study's span.
@@ -87,43 +108,25 @@ def quick_page(data: bytes) -> tuple[list[dict], str | None, int | None] | None:
         return None
     if not data[-256:].rstrip().endswith(b"}"):
         return None
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return None
-    starts = [m.start() for m in _PROTOCOL_KEY_RE.finditer(text)]
+    starts = [m.start() for m in _PROTOCOL_KEY_RE.finditer(data)]
     if not starts:
         return None
     studies = []
     for index, start in enumerate(starts):
-        end = starts[index + 1] if index + 1 < len(starts) else len(text)
-        modules = {}
-        pos = start
-        for name, quoted, key_re in _MODULE_KEY_RE:
-            at = text.find(quoted, pos, end)
-            if at < 0:
-                at = text.find(quoted, start, end)
-                if at < 0:
-                    continue
-            key = key_re.match(text, at)
-            if key is None:
-                return None
-            try:
-                modules[name], pos = _DECODER.raw_decode(text, key.end())
-            except json.JSONDecodeError:
-                return None
-            if pos > end:
-                return None
-        studies.append({"protocolSection": modules})
-    tail = text[starts[-1] :]
+        end = starts[index + 1] if index + 1 < len(starts) else len(data)
+        try:
+            study = _modules(data[start:end].decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+        if study is None:
+            return None
+        studies.append(study)
+    matches = list(_NEXT_TOKEN_RE.finditer(data, starts[-1]))
+    found = matches[-1] if matches else _NEXT_TOKEN_RE.search(data, 0, starts[0])
     token = None
-    matches = list(_NEXT_TOKEN_RE.finditer(tail))
-    found = matches[-1] if matches else None
-    if found is None:
-        found = _NEXT_TOKEN_RE.search(text, 0, starts[0])
-    if found is not None and found.group(1) != "null":
+    if found is not None and found.group(1) != b"null":
         token = json.loads(found.group(1)) or None
-    total = _TOTAL_RE.search(text, 0, starts[0]) or _TOTAL_RE.search(tail)
+    total = _TOTAL_RE.search(data, 0, starts[0]) or _TOTAL_RE.search(data, starts[-1])
     return studies, token, int(total.group(1)) if total else None
 
 

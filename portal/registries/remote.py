@@ -128,6 +128,18 @@ class RegistryClient:
             seconds = self._backoff(attempt)
         return max(0.0, min(seconds, self.settings.max_retry_after))
 
+    def _fetch(self, url: str, params: dict[str, Any] | None) -> tuple[httpx.Response, Any]:
+        """The response and, for a 200, its body read in chunks into one buffer (a page of a
+        thousand studies is tens of megabytes: never held twice)."""
+        with self.http.stream("GET", url, params=params) as response:
+            if response.status_code != 200:
+                response.read()
+                return response, b""
+            body = bytearray()
+            for chunk in response.iter_bytes(1024 * 1024):
+                body += chunk
+            return response, body
+
     def get(self, url: str, params: dict[str, Any] | None = None, *, what: str = "") -> bytes:
         """The body of a 200 answer; FetchError when the retries are spent or the registry
         refuses the request (4xx other than 429)."""
@@ -138,7 +150,7 @@ class RegistryClient:
             self._wait_turn()
             self.requests += 1
             try:
-                response = self.http.get(url, params=params)
+                response, body = self._fetch(url, params)
             except (httpx.ConnectError, httpx.ConnectTimeout) as exc:
                 connect_failures += 1
                 if connect_failures > self.settings.connect_retries:
@@ -156,7 +168,7 @@ class RegistryClient:
             else:
                 status = response.status_code
                 if status == 200:
-                    return response.content
+                    return body
                 attempt += 1
                 if status == 429 or status >= 500:
                     if attempt > self.settings.retries:
