@@ -283,6 +283,7 @@ def ctgov_pages(
     """Every page of one query from ``token`` (None: the first page) to the end."""
     url = base_url.rstrip("/") + "/studies"
     number = first_number
+    asked: set[str] = {token} if token else set()
     while True:
         name = f"{label} page {number}"
         query = dict(params)
@@ -312,7 +313,12 @@ def ctgov_pages(
         yield Page(key, name, records, next_token, total if isinstance(total, int) else None)
         if not next_token:
             return
+        if str(next_token) in asked:  # a registry that pages in a circle: stop, say so
+            problem = f"the registry gave the page token {str(next_token)[:40]!r} twice"
+            yield Page(str(next_token), name, [Rejected(name, "", problem)], None, broken=True)
+            return
         token = str(next_token)
+        asked.add(token)
         number += 1
 
 
