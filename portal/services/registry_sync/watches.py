@@ -207,22 +207,19 @@ def _aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def record_freshness(trial_id: int) -> list[dict[str, Any]]:
+def record_freshness(trial_id: int, entries: list[RegistryEntry] | None = None) -> list[dict]:
     """For each registry record of a trial: the registry's date of the record ("as of") and
     when the portal last checked it (its last import, or a later completed sync of its
     registry, which asked for every change since)."""
     states = {s.source: s.last_success_at for s in db.session.scalars(sa.select(RegistrySyncState))}
     by_registry = {"ClinicalTrials.gov": states.get("ctgov"), "ISRCTN": states.get("isrctn")}
-    rows = db.session.execute(
-        sa.select(
-            RegistryEntry.registry_name,
-            RegistryEntry.registry_id,
-            RegistryEntry.last_updated,
-            RegistryEntry.last_imported_at,
+    if entries is None:  # else the trial's entries already loaded (no statement)
+        entries = list(
+            db.session.scalars(sa.select(RegistryEntry).where(RegistryEntry.trial_id == trial_id))
         )
-        .where(RegistryEntry.trial_id == trial_id)
-        .order_by(RegistryEntry.registry_name)
-    ).all()
+    rows = sorted(
+        (e.registry_name, e.registry_id, e.last_updated, e.last_imported_at) for e in entries
+    )
     out = []
     for registry, registry_id, updated, imported in rows:
         checked = imported
