@@ -94,3 +94,20 @@ def test_a_reviewer_sees_the_sync_but_cannot_start_it(sync_app, browser):
     response = browser.post("/imports/sync", token_from="/imports/sync")
     assert response.status_code in (302, 403, 404)
     assert db.session.scalar(sa.select(sa.func.count()).select_from(BackgroundJob)) == 0
+
+
+def test_the_daily_job_syncs_every_registry(sync_app, standin, run_jobs):
+    """What the scheduler's "registries-daily-sync" enqueues, run by a real worker."""
+    from portal.jobs import QUEUE_DEFAULT, enqueue
+    from portal.models import RegistrySyncState
+    from portal.timeutil import today
+    from workers.registry_sync import daily_sync
+
+    enqueue(daily_sync, queue_name=QUEUE_DEFAULT)
+    run_jobs()
+
+    job = db.session.scalars(sa.select(BackgroundJob)).one()
+    assert job.status == "finished", job.error
+    assert job.params["reason"] == "daily"
+    for source in ("ctgov", "isrctn"):
+        assert db.session.get(RegistrySyncState, source).cursor_on == today()
