@@ -6,6 +6,7 @@ Needs only DATABASE_URL (no Redis): the sync runs in this process, committing pa
 from __future__ import annotations
 
 import json
+import logging
 import sys
 from datetime import date
 from pathlib import Path
@@ -62,6 +63,10 @@ def sync_command(registry: str, since: str | None, report_file: Path | None) -> 
     )
 
     start = _day(since)
+    # The progress bar is the display: the HTTP client's request log and the retry notes stay
+    # out of it (failures end in one "Error:" line).
+    for name in ("httpx", "httpcore", "portal.registries.remote"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     settings = SyncSettings.from_config(current_app.config)
     sources = list(SOURCES) if registry == "all" else [registry]
     reports, failures = [], []
