@@ -111,3 +111,32 @@ def test_the_daily_job_syncs_every_registry(sync_app, standin, run_jobs):
     assert job.params["reason"] == "daily"
     for source in ("ctgov", "isrctn"):
         assert db.session.get(RegistrySyncState, source).cursor_on == today()
+
+
+def test_sponsor_names_of_approved_claims_are_watched_by_themselves(app, browser):
+    from portal.models import Claim
+    from portal.services.registry_sync import watch_list, watched_for_sync
+    from portal.timeutil import utcnow
+
+    admin = factories.member("sponsor_admin")
+    org = admin.membership.organisation
+    mine = factories.trial(sponsor_name="Verified Sponsor Ltd", owner=org)
+    factories.trial(sponsor_name="Someone Else plc")
+    db.session.add(
+        Claim(
+            trial_id=mine.id,
+            organisation_id=org.id,
+            status="approved",
+            match_reason="sponsor name",
+            decided_at=utcnow(),
+        )
+    )
+    db.session.commit()
+
+    [watch] = watch_list(org.id)
+    assert (watch.kind, watch.value, watch.automatic) == ("sponsor", "Verified Sponsor Ltd", True)
+    assert watched_for_sync()[1] == ["Verified Sponsor Ltd"]
+    browser.login(admin.email, factories.PASSWORD)
+    page = browser.get("/organisation").get_data(as_text=True)
+    assert "Verified Sponsor Ltd" in page
+    assert "added by the portal from a claim a reviewer approved" in page
