@@ -238,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"load average at start: {os.getloadavg()[0]:.2f} (2 cores, shared)")
     if args.rate:
         os.environ["REGISTRY_SYNC_RATE"] = str(args.rate)
-    print(f"request rate: at most {os.environ.get('REGISTRY_SYNC_RATE', '3 (the default)')} a second")
+    rate = os.environ.get("REGISTRY_SYNC_RATE", "3 (the default)")
+    print(f"request rate: at most {rate} a second")
     with tempfile.TemporaryDirectory(prefix="bench_sync_") as tmp:
         files = Path(tmp) / "studies"
         start = time.perf_counter()
