@@ -20,6 +20,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(
         __import__("portal.notifications.cli", fromlist=["notifications"]).notifications
     )
+    app.cli.add_command(__import__("portal.imports.sync_cli", fromlist=["registries"]).registries)
 
 
 @click.command("worker")

@@ -111,6 +111,18 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "NOTIFY_MILESTONES": env.get("NOTIFY_MILESTONES", "90,30,7,0"),
         "NOTIFY_CATCH_UP_DAYS": int(env.get("NOTIFY_CATCH_UP_DAYS", "7") or "7"),
         "NOTIFY_HOUR": int(env.get("NOTIFY_HOUR", "7") or "7"),
+        # Registry sync (issue 19): the registries' APIs, and how politely they are asked.
+        "CTGOV_API_URL": env.get("CTGOV_API_URL") or "https://clinicaltrials.gov/api/v2",
+        "ISRCTN_API_URL": env.get("ISRCTN_API_URL") or "https://www.isrctn.com/api",
+        "REGISTRY_SYNC_RATE": float(env.get("REGISTRY_SYNC_RATE", "3")),  # requests a second
+        "REGISTRY_SYNC_RETRIES": int(env.get("REGISTRY_SYNC_RETRIES", "5")),
+        "REGISTRY_SYNC_BACKOFF": float(env.get("REGISTRY_SYNC_BACKOFF", "1")),  # seconds
+        "REGISTRY_SYNC_CONNECT_TIMEOUT": float(env.get("REGISTRY_SYNC_CONNECT_TIMEOUT", "10")),
+        "REGISTRY_SYNC_READ_TIMEOUT": float(env.get("REGISTRY_SYNC_READ_TIMEOUT", "60")),
+        "REGISTRY_SYNC_PAGE_SIZE": int(env.get("REGISTRY_SYNC_PAGE_SIZE", "1000")),
+        "REGISTRY_SYNC_LOCATION": env.get("REGISTRY_SYNC_LOCATION") or "United Kingdom",
+        "REGISTRY_SYNC_USER_AGENT": env.get("REGISTRY_SYNC_USER_AGENT")
+        or "TrialTransparencyPortal/0.1 (registry sync of the UK trial transparency portal)",
     }
     config.update(overrides)
     return config

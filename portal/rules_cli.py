@@ -371,4 +371,8 @@ def cron_command(schedule: str) -> None:
     scheduler.register(
         daily_tick, QUEUE_DEFAULT, cron="0 * * * *", name="notifications-daily-digests"
     )
+    # Registry sync (issue 19): every registry's changes, daily at 01:30 UTC.
+    from workers.registry_sync import daily_sync
+
+    scheduler.register(daily_sync, QUEUE_DEFAULT, cron="30 1 * * *", name="registries-daily-sync")
     scheduler.start()

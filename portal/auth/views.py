@@ -23,10 +23,11 @@ from portal.auth.forms import (
     RegisterForm,
     ResetRequestForm,
 )
+from portal.auth.watch_forms import WatchForm
 from portal.extensions import db, limiter
 from portal.forms_util import add_service_error, safe_next
 from portal.models import Membership, User
-from portal.services import ServiceError, accounts
+from portal.services import ServiceError, accounts, registry_sync
 from portal.timeutil import utcnow
 
 SIGNUP_EMAIL = "signup_email"  # the address this browser signed up with (never shown to others)
@@ -369,6 +370,8 @@ def organisation():
         form=form,
         action_form=EmptyForm(),
         now=utcnow(),
+        watches=registry_sync.watch_list(org.id),
+        watch_form=WatchForm(formdata=None),
     )
 
 

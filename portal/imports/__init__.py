@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
-from portal.imports import views  # noqa: E402,F401
+from portal.imports import sync_views, views  # noqa: E402,F401

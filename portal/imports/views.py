@@ -25,7 +25,9 @@ def _index_page(form: UploadForm, status: int = 200):
         .scalars()
         .all()
     )
-    return render_template("imports/index.html", form=form, runs=runs), status
+    from portal.imports.sync_views import sync_overview
+
+    return render_template("imports/index.html", form=form, runs=runs, sync=sync_overview()), status
 
 
 @bp.route("/", methods=["GET", "POST"])

@@ -38,8 +38,14 @@ def home():
                 kind, work = "officer", worklists.officer(current_user, as_of)
             else:
                 kind, work = "sponsor", worklists.sponsor(current_user, as_of)
+    offers = []
+    if kind in ("sponsor", "officer"):  # new trials under a watched sponsor name (issue 19)
+        from portal.services.registry_sync import offered_trials
+
+        offers = offered_trials(current_user.organisation.id)
     return render_template(
         "main/home.html",
+        offers=offers,
         user=current_user,
         kind=kind,
         work=work,

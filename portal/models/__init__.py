@@ -35,6 +35,7 @@ from portal.models.obligations import (
     ParameterSet,
 )
 from portal.models.outbox import OutboxEmail
+from portal.models.registry_sync import RegistrySyncState, RegistryWatch
 from portal.models.trials import (
     ImportRejection,
     ImportRun,
@@ -62,6 +63,8 @@ __all__ = [
     "ObligationStatusChange",
     "ParameterSet",
     "RegistryEntry",
+    "RegistrySyncState",
+    "RegistryWatch",
     "SponsorFact",
     "Trial",
     "TrialChange",

@@ -67,6 +67,69 @@ def quick_study(data: bytes) -> dict | None:
     return {"protocolSection": modules}
 
 
+_PROTOCOL_KEY_RE = re.compile(rb'"protocolSection"\s*:')
+_NEXT_TOKEN_RE = re.compile(rb'"nextPageToken"\s*:\s*("(?:[^"\\]|\\.)*"|null)')
+_TOTAL_RE = re.compile(rb'"totalCount"\s*:\s*(\d+)')
+
+
+def _modules(text: str) -> dict | None:
+    """The modules used of one study's text (from its protocolSection key on)."""
+    modules = {}
+    pos = 0
+    for name, quoted, key_re in _MODULE_KEY_RE:
+        at = text.find(quoted, pos)
+        if at < 0:
+            at = text.find(quoted)
+            if at < 0:
+                continue
+        key = key_re.match(text, at)
+        if key is None:
+            return None
+        try:
+            modules[name], pos = _DECODER.raw_decode(text, key.end())
+        except json.JSONDecodeError:
+            return None
+    return {"protocolSection": modules}
+
+
+def quick_page(data: bytes) -> tuple[list[dict], str | None, int | None] | None:
+    """Fast path for an API v2 results page (``{"studies": [...], "nextPageToken": ...}``):
+    each study's protocolSection modules used, decoded as ``quick_study`` does, without
+    turning the rest of the page (results, descriptions: most of it) into Python objects,
+    and without decoding the page as a whole (one study's text at a time).
+
+    A key spelled ``"protocolSection":`` can only be an object key, so the studies are the
+    spans between its occurrences; each module is searched for within its study's span.
+    Returns (studies, next page token, total count), or None whenever it cannot vouch for the
+    result (not a page, no closing brace at the end, a module that does not decode): the
+    caller then decodes the whole page, which also names any error. As for single files, a
+    syntax error confined to the skipped parts of a complete page is not reported."""
+    if not _STUDIES_PAGE_RE.match(data) and b'"studies"' not in data[:4096]:
+        return None
+    if not data[-256:].rstrip().endswith(b"}"):
+        return None
+    starts = [m.start() for m in _PROTOCOL_KEY_RE.finditer(data)]
+    if not starts:
+        return None
+    studies = []
+    for index, start in enumerate(starts):
+        end = starts[index + 1] if index + 1 < len(starts) else len(data)
+        try:
+            study = _modules(data[start:end].decode("utf-8"))
+        except UnicodeDecodeError:
+            return None
+        if study is None:
+            return None
+        studies.append(study)
+    matches = list(_NEXT_TOKEN_RE.finditer(data, starts[-1]))
+    found = matches[-1] if matches else _NEXT_TOKEN_RE.search(data, 0, starts[0])
+    token = None
+    if found is not None and found.group(1) != b"null":
+        token = json.loads(found.group(1)) or None
+    total = _TOTAL_RE.search(data, 0, starts[0]) or _TOTAL_RE.search(data, starts[-1])
+    return studies, token, int(total.group(1)) if total else None
+
+
 def _d(obj, key):
     """obj[key] if obj is a dict (ctrdata writes empty objects/lists as {} or "")."""
     if isinstance(obj, dict):

@@ -38,6 +38,7 @@ from portal.services import (
     accounts,
     claims,
     fact_checks,
+    registry_sync,
     sponsor_facts,
     transactional,
 )
@@ -368,6 +369,8 @@ def trial(trial_id: int):
         identifiers=queries.identifiers_for(trial),
         facts=facts,
         history=sponsor_facts.fact_history(trial.id)[:50],
+        freshness=registry_sync.record_freshness(trial.id, entries),
+        registry_changes=registry_sync.registry_changes(trial.id),
         data_needed=[o for o in obligations if o.status == "data_needed"],
         disagreements=queries.disagreements(entries),
         open_claims=open_claims,
