@@ -106,6 +106,8 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "WORKER_HEARTBEAT_SECONDS": max(1, int(env.get("WORKER_HEARTBEAT_SECONDS", "30"))),
         # A full recompute of many trials is split into this many jobs (one per worker).
         "RECOMPUTE_PARTS": int(env.get("RECOMPUTE_PARTS", "4")),
+        # Requests one API token may make (Flask-Limiter notation), issue 21.
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "120 per minute"),
     }
     config.update(overrides)
     return config
