@@ -19,7 +19,7 @@ from portal.api import problems
 from portal.api.schemas import ProblemSchema
 
 PREFIX = "/api/v1"
-ERROR_STATUSES = (400, 401, 403, 404, 422, 429)
+ERROR_STATUSES = (400, 401, 403, 404, 409, 422, 429)
 
 bp = Blueprint(
     "api",

@@ -29,7 +29,7 @@ from portal.services.files import read_bytes
 from portal.services.trial_access import trial_for
 
 READ_ERRORS = (401, 403, 404, 422, 429)
-FILE_ERRORS = (401, 403, 404, 429)
+FILE_ERRORS = (401, 403, 404, 409, 429)  # 409: not ready yet
 PDF = {"application/pdf": {"schema": {"type": "string", "format": "binary"}}}
 CSV = {"text/csv": {"schema": {"type": "string"}}}
 
@@ -84,7 +84,7 @@ def certificate_list(cursor: str | None = None, limit: int = 25):
     return {"items": [_certificate(c) for c in rows], "next_cursor": next_cursor}
 
 
-@bp.route("/certificates/<int:certificate_id>")
+@bp.route("/certificates/<int(max=2147483647):certificate_id>")
 @auth.token_required(*EVERYONE_WITH_ROLE)
 @bp.response(200, CertificateSchema)
 @errors(*READ_ERRORS)
@@ -93,19 +93,19 @@ def certificate(certificate_id: int):
     return _certificate(certificates.certificate_for(auth.current(), certificate_id))
 
 
-@bp.route("/certificates/<int:certificate_id>/certificate.pdf")
+@bp.route("/certificates/<int(max=2147483647):certificate_id>/certificate.pdf")
 @auth.token_required(*EVERYONE_WITH_ROLE)
 @bp.doc(responses={"200": {"description": "The issued certificate", "content": PDF}})
 @errors(*FILE_ERRORS)
 def certificate_pdf(certificate_id: int):
-    """Download an issued certificate (404 until it is ready)"""
+    """Download an issued certificate (409 until it is ready)"""
     cert = certificates.certificate_for(auth.current(), certificate_id)
     if cert.status != "ready":
-        abort(404, message="This certificate is not issued yet: see its status.")
+        abort(409, message="This certificate is not issued yet: see its status.")
     return _file(cert.file_id, f"certificate-{cert.serial}.pdf", "application/pdf")
 
 
-@bp.route("/trials/<int:trial_id>/certificates", methods=["POST"])
+@bp.route("/trials/<int(max=2147483647):trial_id>/certificates", methods=["POST"])
 @auth.token_required(*EVERYONE_WITH_ROLE, scope=SCOPE_REQUEST)
 @bp.response(202, CertificateSchema)
 @errors(401, 403, 404, 429)
@@ -190,7 +190,7 @@ def report(job_id: str):
 def _report_file(job_id: str, fmt: str) -> Response:
     job = reports.report_for(auth.current(), job_id)
     if job.status != "finished" or not job.result:
-        abort(404, message="This report is not finished yet: see its status.")
+        abort(409, message="This report is not finished yet: see its status.")
     name = f"portfolio-report-{job.result.get('as_of', '')}.{fmt}"
     if fmt == "pdf":
         return _file(job.result.get("pdf_file_id"), name, "application/pdf")

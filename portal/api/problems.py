@@ -19,6 +19,7 @@ DETAILS = {
     403: "Your token or your role does not allow this.",
     404: "There is nothing here, or it belongs to another organisation.",
     405: "This address does not accept that method.",
+    409: "It is not ready yet: see its status.",
     413: "The request is too large.",
     422: "Some of the request's values are not valid: see errors.",
     429: "Too many requests with this token. Wait, then try again.",

@@ -132,7 +132,7 @@ def _verdict(ob: Obligation, as_of: date) -> dict[str, Any]:
     }
 
 
-@bp.route("/trials/<int:trial_id>")
+@bp.route("/trials/<int(max=2147483647):trial_id>")
 @auth.token_required()
 @bp.response(200, TrialSchema)
 @errors(*READ_ERRORS)

@@ -24,7 +24,7 @@ def _api_rules(app, method: str):
 def _url(rule, ids) -> str:
     url = rule.rule
     for arg in rule.arguments:
-        url = re.sub(rf"<(?:[a-z]+:)?{arg}>", str(ids[arg]), url)
+        url = re.sub(rf"<(?:[^:>]+:)?{arg}>", str(ids[arg]), url)
     return url
 
 
