@@ -4,7 +4,7 @@ reviewers and administrators (every organisation's). The same query as the audit
 from __future__ import annotations
 
 from portal.api import auth, bp, errors
-from portal.api.schemas import AuditListArgs, AuditPageSchema
+from portal.api.schemas import AuditListArgs, AuditPageSchema, cursor_id
 from portal.audit_log import describe
 from portal.audit_log.views import Filters, events_query
 from portal.extensions import db
@@ -33,7 +33,7 @@ def audit_events(
         trial_for(user, trial_id)
     query = events_query(user, Filters(trial=trial_id, action=action))
     if cursor:
-        query = query.where(AuditEvent.id < int(cursor))
+        query = query.where(AuditEvent.id < cursor_id(cursor))
     rows = list(db.session.execute(query.order_by(AuditEvent.id.desc()).limit(limit + 1)).scalars())
     next_cursor = None
     if len(rows) > limit:

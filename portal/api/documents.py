@@ -20,6 +20,7 @@ from portal.api.schemas import (
     ReportListSchema,
     ReportRequestBody,
     ReportSchema,
+    cursor_id,
 )
 from portal.extensions import db
 from portal.models import BackgroundJob, Certificate, StoredFile
@@ -73,7 +74,7 @@ def certificate_list(cursor: str | None = None, limit: int = 25):
     """List your certificates, newest first"""
     query = certificates.scope_certificates(sa.select(Certificate), auth.current())
     if cursor:
-        query = query.where(Certificate.id < int(cursor))
+        query = query.where(Certificate.id < cursor_id(cursor))
     rows = list(
         db.session.execute(query.order_by(Certificate.id.desc()).limit(limit + 1)).scalars()
     )
@@ -130,6 +131,14 @@ def request_certificate(trial_id: int):
 # --- portfolio reports -------------------------------------------------------------------------
 
 
+def _report_job(job_id: str) -> BackgroundJob:
+    """The report if the token's user may see it; 404 otherwise (a NUL cannot be an id, and
+    PostgreSQL refuses one in a query)."""
+    if "\x00" in job_id:
+        abort(404)
+    return reports.report_for(auth.current(), job_id)
+
+
 def _report(job: BackgroundJob) -> dict[str, Any]:
     done = job.status == "finished" and bool(job.result)
     return {
@@ -184,11 +193,11 @@ def request_report(body: dict[str, Any]):
 @errors(401, 403, 404, 429)
 def report(job_id: str):
     """One portfolio report's status"""
-    return _report(reports.report_for(auth.current(), job_id))
+    return _report(_report_job(job_id))
 
 
 def _report_file(job_id: str, fmt: str) -> Response:
-    job = reports.report_for(auth.current(), job_id)
+    job = _report_job(job_id)
     if job.status != "finished" or not job.result:
         abort(409, message="This report is not finished yet: see its status.")
     name = f"portfolio-report-{job.result.get('as_of', '')}.{fmt}"

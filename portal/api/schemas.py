@@ -14,7 +14,17 @@ from portal.timeutil import aware
 
 RULESETS = ("uk-2026", "eu-ctr", "us-fdaaa")
 STATUSES = tuple(STATUS_LABELS)
-CURSOR = validate.Regexp(r"^[0-9]{1,12}$", error="Not a cursor this API gave out.")
+# PostgreSQL text cannot hold NUL: such a value is refused (422), not sent to the database.
+NO_NUL = validate.Regexp(r"^[^\x00]*$", error="Must not contain a NUL character.")
+CURSOR = validate.Regexp(r"^[0-9]{1,10}$", error="Not a cursor this API gave out.")
+
+
+MAX_ID = 2**31 - 1  # ids are 32-bit integers on every backend
+
+
+def cursor_id(cursor: str) -> int:
+    """The id a cursor stands for, within the ids' range (a larger one reads as the largest)."""
+    return min(int(cursor), MAX_ID)
 
 
 class Strict(ma.Schema):
@@ -78,7 +88,7 @@ class TrialListArgs(PageArgs):
         metadata={"description": "Trials with an open duty due within this many days"},
     )
     q = fields.String(
-        validate=validate.Length(min=1, max=200),
+        validate=[validate.Length(min=1, max=200), NO_NUL],
         metadata={"description": "Text in the title or sponsor name, or an exact identifier"},
     )
 
@@ -90,7 +100,7 @@ class ObligationListArgs(PageArgs):
 
 
 class AuditListArgs(PageArgs):
-    action = fields.String(validate=validate.Length(min=1, max=60))
+    action = fields.String(validate=[validate.Length(min=1, max=60), NO_NUL])
     trial_id = fields.Integer(validate=validate.Range(min=1, max=2**31 - 1))
 
 

@@ -21,6 +21,7 @@ from portal.api.schemas import (
     TrialListArgs,
     TrialPageSchema,
     TrialSchema,
+    cursor_id,
 )
 from portal.domain.obligations.stored import trial_verdicts
 from portal.extensions import db
@@ -92,7 +93,7 @@ def trials(
     filters = Filters(status=status, ruleset=ruleset, due_within=due_within, q=q.strip())
     query = filtered_trials(auth.current(), filters, today())
     if cursor:
-        query = query.where(Trial.id > int(cursor))
+        query = query.where(Trial.id > cursor_id(cursor))
     found = list(db.session.execute(query.order_by(Trial.id).limit(limit + 1)).scalars())
     found, next_cursor = _page(found, limit, key=lambda t: t.id)
     return {"items": [_summary(row) for row in rows_for(found)], "next_cursor": next_cursor}
@@ -197,7 +198,7 @@ def obligations(
             Obligation.due <= today() + timedelta(days=due_within),
         )
     if cursor:
-        query = query.where(Obligation.id > int(cursor))
+        query = query.where(Obligation.id > cursor_id(cursor))
     rows = list(db.session.execute(query.order_by(Obligation.id).limit(limit + 1)).all())
     rows, next_cursor = _page(rows, limit, key=lambda r: r[0].id)
     as_of = today()

@@ -80,6 +80,8 @@ def test_invalid_query_parameters_are_422_problems(app, client):
         "limit=101",
         "cursor=abc",
         "q=",
+        "q=a%00b",
+        "cursor=12345678901",
     ):
         response = client.get("/api/v1/trials?" + query, headers=h)
         assert response.status_code == 422, query
