@@ -38,9 +38,11 @@ def create(email: str, name: str, days: int, request_certificates: bool) -> None
         )
     except ServiceError as exc:
         raise click.ClickException(exc.message) from exc
+    from portal.plain import day
+
     access = "may request certificates and reports" if token.scopes else "read-only"
     click.echo(
-        f"Token {token.name!r} for {user.email}, {access}, expires {token.expires_at:%d %B %Y}. "
+        f"Token {token.name!r} for {user.email}, {access}, expires {day(token.expires_at)}. "
         "It is shown only now:"
     )
     click.echo(raw)

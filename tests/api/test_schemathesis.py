@@ -49,7 +49,7 @@ def server(app):
 
 
 @pytest.mark.parametrize("permission", ["read-only", "request-certificates"])
-def test_schemathesis_finds_nothing_with_every_check(app, server, permission):
+def test_schemathesis_finds_nothing_with_every_check(app, server, permission, tmp_path):
     token = _token(app, *(["--request-certificates"] if permission != "read-only" else []))
     run = subprocess.run(  # noqa: S603
         [
@@ -70,6 +70,7 @@ def test_schemathesis_finds_nothing_with_every_check(app, server, permission):
         capture_output=True,
         text=True,
         timeout=60,
+        cwd=tmp_path,  # its .schemathesis cache stays out of the work tree
         env={**__import__("os").environ, "NO_COLOR": "1"},
     )
     out = run.stdout + run.stderr
