@@ -141,12 +141,19 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(__import__("portal.audit_log.views", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("portal.imports", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("portal.notifications", fromlist=["bp"]).bp)
+    __import__("portal.api", fromlist=["init_app"]).init_app(app)  # /api/v1 (issue 21)
 
 
 def register_errorhandlers(app: Flask) -> None:
     from flask_wtf.csrf import CSRFError
 
-    def render(status: int, title: str, message: str):
+    def render(status: int, title: str, message: str, error=None):
+        from flask import request
+
+        if request.path.startswith("/api/"):  # the API answers in problem+json (issue 21)
+            from portal.api.problems import from_exception, problem
+
+            return from_exception(error) if error is not None else problem(status)
         return render_template("errors/error.html", title=title, message=message), status
 
     @app.errorhandler(403)
@@ -164,7 +171,10 @@ def register_errorhandlers(app: Flask) -> None:
     @app.errorhandler(405)
     def not_allowed(_error):
         return render(
-            405, "That action is not available here", "Go back and try again from the page."
+            405,
+            "That action is not available here",
+            "Go back and try again from the page.",
+            error=_error,
         )
 
     @app.errorhandler(413)

@@ -71,7 +71,27 @@ def signed_in_unconfirmed(view: Callable[..., Any]) -> Callable[..., Any]:
 def roles(*names: str, org_needed: bool = False):
     """Signed-in users holding one of ``names`` (sponsor roles, reviewer, admin)."""
     label = "roles:" + ",".join(names)
-    return _guard(lambda: current_user.role in names, label, org_needed=org_needed)
+    return _guard(lambda: role_allows(current_user, names), label, org_needed=org_needed)
+
+
+def role_allows(user: Any, names: tuple[str, ...], *, org_needed: bool = False) -> bool:
+    """The role check of :func:`roles`, for callers without a page (the API's bearer tokens).
+    With ``org_needed``, a sponsor-side user must also belong to an approved organisation."""
+    if user.role not in names:
+        return False
+    if org_needed and not user.sees_all_organisations:
+        org = user.organisation
+        return org is not None and org.approved
+    return True
+
+
+def role_refusal_text(user: Any, names: tuple[str, ...]) -> str:
+    """Why :func:`role_allows` said no, in words (the API's 403 detail)."""
+    if user.role not in names:
+        return "Your role does not allow this."
+    if user.organisation is None:
+        return "Create or join an organisation first."
+    return "Your organisation is waiting for a reviewer's approval."
 
 
 SPONSOR_SIDE = ("sponsor", "sponsor_admin", "compliance_officer")

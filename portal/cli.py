@@ -21,6 +21,7 @@ def register(app: Flask) -> None:
         __import__("portal.notifications.cli", fromlist=["notifications"]).notifications
     )
     app.cli.add_command(__import__("portal.imports.sync_cli", fromlist=["registries"]).registries)
+    app.cli.add_command(__import__("portal.api.cli", fromlist=["tokens"]).tokens)  # issue 21
 
 
 @click.command("worker")

@@ -123,6 +123,8 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "REGISTRY_SYNC_LOCATION": env.get("REGISTRY_SYNC_LOCATION") or "United Kingdom",
         "REGISTRY_SYNC_USER_AGENT": env.get("REGISTRY_SYNC_USER_AGENT")
         or "TrialTransparencyPortal/0.1 (registry sync of the UK trial transparency portal)",
+        # Requests one API token may make (Flask-Limiter notation), issue 21.
+        "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "120 per minute"),
     }
     config.update(overrides)
     return config

@@ -8,6 +8,8 @@ from typing import Any
 from portal.plain import label
 
 ACTIONS: dict[str, str] = {
+    "api_token.created": "API token created",
+    "api_token.revoked": "API token revoked",
     "audit_sample.drawn": "Audit sample drawn",
     "audit_sample.finding": "Audit sample finding recorded",
     "certificate.issued": "Certificate issued",
@@ -73,6 +75,7 @@ OBJECTS = {
     "report": "Portfolio report",
     "jargon_term": "Jargon term",
     "job": "Background job",
+    "api_token": "API token",
 }
 
 

@@ -4,4 +4,4 @@ from flask import Blueprint
 
 bp = Blueprint("auth", __name__)
 
-from portal.auth import views, watch_views  # noqa: E402,F401
+from portal.auth import api_tokens, views, watch_views  # noqa: E402,F401

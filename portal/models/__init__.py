@@ -8,6 +8,7 @@ from portal.models.accounts import (
     User,
     UserSession,
 )
+from portal.models.api_tokens import ApiToken
 from portal.models.audit import AuditChainHead, AuditEvent
 from portal.models.certificates import Certificate
 from portal.models.claims import Claim
@@ -47,6 +48,7 @@ from portal.models.trials import (
 )
 
 __all__ = [
+    "ApiToken",
     "AuditSample",
     "AuditSampleItem",
     "Certificate",

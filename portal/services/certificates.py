@@ -120,6 +120,11 @@ def _scoped(query: sa.Select, user: User) -> sa.Select:
     return query.where(Certificate.organisation_id == org.id)
 
 
+def scope_certificates(query: sa.Select, user: User) -> sa.Select:
+    """Restrict a select over Certificate to what ``user`` may see (the API's lists)."""
+    return _scoped(query, user)
+
+
 def certificate_for(user: User, certificate_id: int) -> Certificate:
     """The certificate if ``user`` may see it; 404 otherwise (ids do not leak)."""
     certificate = db.session.execute(

@@ -12,6 +12,8 @@ SKIP_TAGS = {"script", "style", "head", "template", "noscript", "svg"}
 SKIP_PATHS = re.compile(
     r"^/(logout|static/|assets/|calendar/.+\.ics|healthz)|\.(pdf|csv|ics|txt|docx|json|png)$"
     r"|/download|/file|/export"
+    # The API's documentation is for programmers: parameter names are code (issue 21).
+    r"|^/api/"
 )
 
 
