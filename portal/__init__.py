@@ -140,6 +140,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(__import__("portal.summaries.views", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("portal.audit_log.views", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("portal.imports", fromlist=["bp"]).bp)
+    # The public transparency tracker (issue 21).
+    app.register_blueprint(__import__("portal.tracker", fromlist=["bp"]).bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

@@ -17,6 +17,7 @@ def register(app: Flask) -> None:
     app.cli.add_command(__import__("portal.rules_cli", fromlist=["obligations"]).obligations)
     app.cli.add_command(__import__("portal.trials.cli", fromlist=["trials"]).trials)
     app.cli.add_command(__import__("portal.certificates.cli", fromlist=["jobs"]).jobs)
+    app.cli.add_command(__import__("portal.tracker.cli", fromlist=["tracker"]).tracker)
 
 
 @click.command("worker")

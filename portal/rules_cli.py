@@ -365,4 +365,14 @@ def cron_command(schedule: str) -> None:
         job_timeout=DAILY_TIMEOUT_SECONDS,
         name="obligations-daily-recompute",
     )
+    # The public tracker's figures (issue 21), after the obligations' daily recompute.
+    from workers.tracker import TIMEOUT_SECONDS, recompute_tracker
+
+    scheduler.register(
+        recompute_tracker,
+        QUEUE_DEFAULT,
+        cron="45 3 * * *",
+        job_timeout=TIMEOUT_SECONDS,
+        name="tracker-daily-recompute",
+    )
     scheduler.start()

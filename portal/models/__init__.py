@@ -29,6 +29,14 @@ from portal.models.obligations import (
     ParameterSet,
 )
 from portal.models.outbox import OutboxEmail
+from portal.models.tracker import (
+    TrackerChange,
+    TrackerDisclosure,
+    TrackerResponse,
+    TrackerRun,
+    TrackerSponsor,
+    TrackerTrial,
+)
 from portal.models.trials import (
     ImportRejection,
     ImportRun,
@@ -40,6 +48,12 @@ from portal.models.trials import (
 )
 
 __all__ = [
+    "TrackerChange",
+    "TrackerDisclosure",
+    "TrackerResponse",
+    "TrackerRun",
+    "TrackerSponsor",
+    "TrackerTrial",
     "AuditSample",
     "AuditSampleItem",
     "Certificate",
