@@ -155,3 +155,48 @@ def test_recompute_on_the_repository_samples(app, samples: Path):
         assert end >= "2026-04"
         year, rest = int(end[:4]), end[4:]
         assert v["due"].startswith(f"{year + 1}{rest[:3]}"), (end, v["due"])
+
+
+def test_uk_verdicts_are_the_engines(app, samples: Path):
+    """The tracker works out the UK rule set alone: the same verdicts as evaluate() gives."""
+    import random
+    from datetime import timedelta
+
+    from portal.rules import DEFAULT_PARAMS, evaluate
+    from portal.services.imports import import_paths
+    from portal.services.tracker.compute import registry_only_facts, uk_verdicts
+
+    folders = [str(p) for p in sorted(samples.iterdir()) if p.is_dir() and p.name != "LICENSES"]
+    import_paths(folders)
+    cases = []
+    for trial in db.session.execute(sa.select(Trial)).scalars():
+        entries = [
+            {"registry": e.registry_name, "registry_id": e.registry_id,
+             "registered_on": e.registered_on, "results_posted_on": e.results_posted_on}
+            for e in sorted(trial.entries, key=lambda e: (e.registry_name, e.registry_id))
+        ]  # fmt: skip
+        cases.append((trial.imported_facts, entries))
+    rng = random.Random(7)
+    for i in range(300):  # varied dates around the rules' start, and conflicting ones
+        start = date(2025, 1, 1) + timedelta(days=rng.randrange(900))
+        end = start + timedelta(days=rng.randrange(-100, 900))
+        facts = {"study_type": rng.choice(["interventional", "observational"]),
+                 "countries": rng.choice([["United Kingdom"], ["France"], ["Wales", "Spain"]]),
+                 "start_on": start.isoformat(), "end_of_trial_on": end.isoformat(),
+                 "phase": rng.choice(["1", "2", "3"]),
+                 "healthy_volunteers": rng.random() < 0.3}  # fmt: skip
+        imported = {k: {"value": v, "registry": "ISRCTN", "record": f"ISRCTN{i}"}
+                    for k, v in facts.items()}  # fmt: skip
+        posted = end + timedelta(days=rng.randrange(500)) if rng.random() < 0.5 else None
+        entries = [{"registry": "ISRCTN", "registry_id": f"ISRCTN{i}",
+                    "registered_on": start, "results_posted_on": posted}]  # fmt: skip
+        cases.append((imported, entries))
+    for as_of in (date(2026, 12, 5), date(2028, 6, 1)):
+        for imported, entries in cases:
+            facts = registry_only_facts(imported, entries)
+            mine = uk_verdicts(facts, as_of, DEFAULT_PARAMS)
+            engine = [o for o in evaluate(facts, as_of, DEFAULT_PARAMS) if o.ruleset == "uk-2026"]
+            if mine:
+                assert mine == engine
+            else:
+                assert {o.status for o in engine} == {"not_applicable"}

@@ -39,9 +39,12 @@ from portal.models import (
     TrackerTrial,
     Trial,
 )
-from portal.rules import Facts, FactsError, Params, evaluate
+from portal.rules import Facts, FactsError, Params
+from portal.rules.conflicts import find_conflicts
+from portal.rules.engine import apply_conflicts
 from portal.rules.facts import FACT_KEYS
 from portal.rules.model import MET, MET_LATE, NOT_APPLICABLE, OVERDUE
+from portal.rules.uk import uk_duties
 from portal.services import transactional
 from portal.services.obligations.evaluating import _facts as registry_facts
 from portal.timeutil import today, utcnow
@@ -163,14 +166,30 @@ def registry_only_facts(imported: Any, entries: list[dict[str, Any]]) -> Facts:
     return found
 
 
+def uk_verdicts(facts: Facts, as_of: date, params: Params) -> list[Any]:
+    """The uk-2026 verdicts of ``evaluate(facts, as_of, params)``, without working out the EU
+    and US rule sets the tracker does not show (a test checks they are the same): the UK rules
+    apply to a trial with a UK approval, application or site (``engine._uk``), and the checks of
+    RULES.md "Facts that contradict each other" apply as ``evaluate`` applies them."""
+    if facts.study_type == "observational" or not (
+        facts.approved_on is not None
+        or facts.application_submitted_on is not None
+        or facts.uk_countries  # type: ignore[attr-defined]
+    ):
+        return []
+    out = uk_duties(facts, as_of, params)
+    found = [c for c in find_conflicts(facts, params) if c.duties]
+    return apply_conflicts(out, found) if found else out
+
+
 def evaluate_trial(
     imported: Any, entries: list[dict[str, Any]], as_of: date, params: Params
 ) -> tuple[str, list[dict[str, Any]]] | None:
     """(state, verdict records) of a trial from its registry records; None when no UK duty
     of the 2026 rules applies to it (not a UK trial, or one the old rules still cover)."""
     facts = registry_only_facts(imported, entries)
-    uk = [o for o in evaluate(facts, as_of, params) if o.id in COUNTED]
-    if all(o.status == NOT_APPLICABLE for o in uk):
+    uk = [o for o in uk_verdicts(facts, as_of, params) if o.id in COUNTED]
+    if not uk or all(o.status == NOT_APPLICABLE for o in uk):
         return None
     return trial_state(uk, as_of), [verdict_record(o, as_of) for o in uk]
 
