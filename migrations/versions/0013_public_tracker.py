@@ -24,6 +24,11 @@ def upgrade():
         sa.Column("finished_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("trials", sa.Integer(), nullable=False),
         sa.Column("sponsors", sa.Integer(), nullable=False),
+        sa.Column("sponsor_trials", sa.Integer(), nullable=False),
+        sa.Column("due", sa.Integer(), nullable=False),
+        sa.Column("on_time", sa.Integer(), nullable=False),
+        sa.Column("late", sa.Integer(), nullable=False),
+        sa.Column("overdue", sa.Integer(), nullable=False),
     )
     op.create_table(
         "tracker_sponsors",

@@ -24,6 +24,12 @@ class TrackerRun(db.Model):
     finished_at: Mapped[datetime | None] = mapped_column(sa.DateTime(timezone=True))
     trials: Mapped[int] = mapped_column(default=0)
     sponsors: Mapped[int] = mapped_column(default=0)
+    # The league table's totals over every sponsor (trials with a sponsor name).
+    sponsor_trials: Mapped[int] = mapped_column(default=0)
+    due: Mapped[int] = mapped_column(default=0)
+    on_time: Mapped[int] = mapped_column(default=0)
+    late: Mapped[int] = mapped_column(default=0)
+    overdue: Mapped[int] = mapped_column(default=0)
 
 
 class TrackerSponsor(db.Model):

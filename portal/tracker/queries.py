@@ -68,18 +68,10 @@ def last_run() -> TrackerRun | None:
     ).scalar_one_or_none()
 
 
-def totals() -> dict[str, int]:
-    row = db.session.execute(
-        sa.select(
-            sa.func.count(),
-            sa.func.coalesce(sa.func.sum(TrackerSponsor.trials), 0),
-            sa.func.coalesce(sa.func.sum(TrackerSponsor.due), 0),
-            sa.func.coalesce(sa.func.sum(TrackerSponsor.on_time), 0),
-            sa.func.coalesce(sa.func.sum(TrackerSponsor.late), 0),
-            sa.func.coalesce(sa.func.sum(TrackerSponsor.overdue), 0),
-        )
-    ).one()
-    return dict(zip(("sponsors", "trials", "due", "on_time", "late", "overdue"), row, strict=True))
+def totals(run: TrackerRun | None) -> dict[str, int]:
+    """The league table's totals, worked out with the figures (TrackerRun)."""
+    names = ("sponsors", "sponsor_trials", "due", "on_time", "late", "overdue")
+    return {name: getattr(run, name) if run else 0 for name in names}
 
 
 def _ordered(query: sa.Select, sort: str, order: str) -> sa.Select:
@@ -88,9 +80,11 @@ def _ordered(query: sa.Select, sort: str, order: str) -> sa.Select:
     return query.order_by(sa.nulls_last(first), TrackerSponsor.name, TrackerSponsor.id)
 
 
-def league(page: int, sort: str, order: str) -> tuple[list[TrackerSponsor], int, int]:
+def league(
+    page: int, sort: str, order: str, run: TrackerRun | None
+) -> tuple[list[TrackerSponsor], int, int]:
     """(sponsors on the page, the page shown, the number of pages)."""
-    count = db.session.execute(sa.select(sa.func.count()).select_from(TrackerSponsor)).scalar()
+    count = run.sponsors if run else 0
     pages = max(1, -(-count // PER_PAGE))
     page = min(page, pages)
     rows = db.session.execute(

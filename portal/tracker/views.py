@@ -38,17 +38,18 @@ def tracker_opted_in(organisation_id: int | None) -> bool:
     return queries.opted_in(organisation_id)
 
 
-def _last_worked_out() -> str:
-    run = queries.last_run()
+def _last_worked_out(run: Any = False) -> str:
+    if run is False:
+        run = queries.last_run()
     if run is None:
         return "Figures have not been worked out yet."
     return f"Figures last worked out {day_time(run.finished_at)}."
 
 
-def _render(template: str, **context: Any):
+def _render(template: str, run: Any = False, **context: Any):
     return render_template(
         template,
-        last_worked_out=_last_worked_out(),
+        last_worked_out=_last_worked_out(run),
         status_labels=STATUS_LABELS,
         **context,
     )
@@ -59,16 +60,19 @@ def _render(template: str, **context: Any):
 def index():
     sort = queries.sort_key(request.args.get("sort"))
     order = queries.order_key(request.args.get("order"), sort)
-    sponsors, page, pages = queries.league(queries.whole(request.args.get("page")), sort, order)
+    run = queries.last_run()
+    page_asked = queries.whole(request.args.get("page"))
+    sponsors, page, pages = queries.league(page_asked, sort, order, run)
     return _render(
         "tracker/index.html",
+        run=run,
         sponsors=sponsors,
         page=page,
         pages=pages,
         sort=sort,
         order=order,
         sorts=queries.SORTS,
-        totals=queries.totals(),
+        totals=queries.totals(run),
     )
 
 
@@ -114,6 +118,7 @@ def changes():
     as_of = run.as_of if run else None
     return _render(
         "tracker/changes.html",
+        run=run,
         as_of=as_of,
         newly=queries.changes(as_of, "newly_overdue") if as_of else [],
         no_longer=queries.changes(as_of, "no_longer_overdue") if as_of else [],

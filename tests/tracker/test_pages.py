@@ -41,6 +41,7 @@ def test_league_table_shows_each_sponsor_and_when_it_was_worked_out(client, figu
     names = re.findall(r'href="/tracker/sponsors/([a-z0-9-]+)"', page.get_data(as_text=True))
     assert names[0] == "acme-pharma-ltd"
     assert "50%" in text  # Acme: 1 of 2 due reported
+    assert "Trials due 3: 1 reported on time, 1 reported late, 1 overdue" in text
     by_name = client.get("/tracker?sort=name&order=asc").get_data(as_text=True)
     assert re.findall(r'href="/tracker/sponsors/([a-z0-9-]+)"', by_name)[:3] == [
         "acme-pharma-ltd",

@@ -313,11 +313,13 @@ def recompute(as_of: date | None = None) -> TrackerRun:
             db.session.execute(sa.insert(TrackerTrial), out)
         if changes:
             db.session.execute(sa.insert(TrackerChange), changes)
-    if sponsors:
-        db.session.execute(
-            sa.insert(TrackerSponsor), [_sponsor_row(slug, s) for slug, s in sponsors.items()]
-        )
+    lines = [_sponsor_row(slug, s) for slug, s in sponsors.items()]
+    if lines:
+        db.session.execute(sa.insert(TrackerSponsor), lines)
     run.trials, run.sponsors = trials, len(sponsors)
+    for column in ("due", "on_time", "late", "overdue"):
+        setattr(run, column, sum(line[column] for line in lines))
+    run.sponsor_trials = sum(line["trials"] for line in lines)
     run.finished_at = utcnow()
     db.session.add(run)
     db.session.flush()
