@@ -119,7 +119,12 @@ def sponsor_trials(sponsor_id: int) -> list[TrackerTrial]:
     )
 
 
+MAX_ID = 2**31 - 1  # an id in the address beyond the database's integers is simply unknown
+
+
 def tracked_trial(trial_id: int) -> TrackerTrial | None:
+    if not 0 < trial_id <= MAX_ID:
+        return None
     return db.session.get(TrackerTrial, trial_id)
 
 

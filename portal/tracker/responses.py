@@ -90,6 +90,8 @@ def review_queue():
 @bp.route("/review/tracker-responses/<int:response_id>", methods=["GET", "POST"])
 @access.roles("reviewer", "admin")
 def review_response(response_id: int):
+    if not 0 < response_id <= queries.MAX_ID:
+        abort(404)
     response = db.session.get(TrackerResponse, response_id)
     if response is None:
         abort(404)

@@ -68,7 +68,9 @@ def test_bad_parameters_never_fail(client, figures, query):
 @pytest.mark.parametrize(
     "path",
     ["/tracker/sponsors/no-such-sponsor", "/tracker/sponsors/..%2f", "/tracker/trials/999999",
-     "/tracker/trials/abc", "/tracker/sponsors/nobody.csv", "/tracker/trials/999999.json"],
+     "/tracker/trials/abc", "/tracker/sponsors/nobody.csv", "/tracker/trials/999999.json",
+     "/tracker/trials/99999999999999999999", "/tracker/trials/99999999999999999999.csv",
+     "/tracker/sponsors/" + "x" * 300],
 )  # fmt: skip
 def test_unknown_sponsor_or_trial_is_a_page_not_found(client, figures, path):
     response = client.get(path)

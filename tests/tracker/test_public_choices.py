@@ -92,6 +92,7 @@ def test_a_response_appears_only_after_a_reviewer_publishes_it(app, browser, cli
     published = read(client.get(f"/tracker/trials/{row.id}").get_data(as_text=True)).text
     assert "The sponsor's response" in published and text in published
     assert "No responses are waiting" in browser.get("/review/tracker-responses").get_data(True)
+    assert browser.client.get("/review/tracker-responses/99999999999999999999").status_code == 404
     assert _actions() == ["tracker.response_submitted", "tracker.response_published"]
 
 
