@@ -142,6 +142,8 @@ def register_blueprints(app: Flask) -> None:
     app.register_blueprint(__import__("portal.imports", fromlist=["bp"]).bp)
     app.register_blueprint(__import__("portal.notifications", fromlist=["bp"]).bp)
     __import__("portal.api", fromlist=["init_app"]).init_app(app)  # /api/v1 (issue 21)
+    # The public transparency tracker (issue 21).
+    app.register_blueprint(__import__("portal.tracker", fromlist=["bp"]).bp)
 
 
 def register_errorhandlers(app: Flask) -> None:

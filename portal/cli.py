@@ -22,6 +22,7 @@ def register(app: Flask) -> None:
     )
     app.cli.add_command(__import__("portal.imports.sync_cli", fromlist=["registries"]).registries)
     app.cli.add_command(__import__("portal.api.cli", fromlist=["tokens"]).tokens)  # issue 21
+    app.cli.add_command(__import__("portal.tracker.cli", fromlist=["tracker"]).tracker)
 
 
 @click.command("worker")

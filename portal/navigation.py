@@ -39,6 +39,7 @@ NAV_ITEMS: list[NavItem] = [
     NavItem("Organisations", "review.organisations", ("reviewer", "admin")),
     NavItem("Outbox", "admin.outbox", ("admin",)),
     NavItem("Rule parameters", "obligations.parameters", ("admin",)),
+    NavItem("Tracker responses", "tracker.review_queue", ("reviewer", "admin")),  # issue 21
 ]
 
 

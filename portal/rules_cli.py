@@ -375,4 +375,14 @@ def cron_command(schedule: str) -> None:
     from workers.registry_sync import daily_sync
 
     scheduler.register(daily_sync, QUEUE_DEFAULT, cron="30 1 * * *", name="registries-daily-sync")
+    # The public tracker's figures (issue 21), after the obligations' daily recompute.
+    from workers.tracker import TIMEOUT_SECONDS, recompute_tracker
+
+    scheduler.register(
+        recompute_tracker,
+        QUEUE_DEFAULT,
+        cron="45 3 * * *",
+        job_timeout=TIMEOUT_SECONDS,
+        name="tracker-daily-recompute",
+    )
     scheduler.start()

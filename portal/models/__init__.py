@@ -37,6 +37,14 @@ from portal.models.obligations import (
 )
 from portal.models.outbox import OutboxEmail
 from portal.models.registry_sync import RegistrySyncState, RegistryWatch
+from portal.models.tracker import (
+    TrackerChange,
+    TrackerDisclosure,
+    TrackerResponse,
+    TrackerRun,
+    TrackerSponsor,
+    TrackerTrial,
+)
 from portal.models.trials import (
     ImportRejection,
     ImportRun,
@@ -49,6 +57,12 @@ from portal.models.trials import (
 
 __all__ = [
     "ApiToken",
+    "TrackerChange",
+    "TrackerDisclosure",
+    "TrackerResponse",
+    "TrackerRun",
+    "TrackerSponsor",
+    "TrackerTrial",
     "AuditSample",
     "AuditSampleItem",
     "Certificate",
