@@ -40,6 +40,9 @@ def register_logging(app: Flask) -> None:
 
 
 def register_templating(app: Flask) -> None:
+    from portal.templating import PortalEnvironment
+
+    app.jinja_environment = PortalEnvironment  # before app.jinja_env is first built
     app.jinja_loader = ChoiceLoader(
         [
             PackageLoader("portal"),
