@@ -40,9 +40,10 @@ def register_logging(app: Flask) -> None:
 
 
 def register_templating(app: Flask) -> None:
-    from portal.templating import PortalEnvironment
+    from portal.templating import PortalEnvironment, install_widget_cache
 
     app.jinja_environment = PortalEnvironment  # before app.jinja_env is first built
+    install_widget_cache()
     app.jinja_loader = ChoiceLoader(
         [
             PackageLoader("portal"),

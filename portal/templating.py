@@ -12,10 +12,13 @@ result: only ``keys()`` is faster.
 
 from __future__ import annotations
 
-from collections import ChainMap
+import threading
+from collections import ChainMap, OrderedDict
 from typing import Any
 
+from flask import current_app
 from flask.templating import Environment
+from markupsafe import Markup
 
 
 class _Globals(ChainMap):
@@ -29,3 +32,54 @@ class _Globals(ChainMap):
 class PortalEnvironment(Environment):
     def make_globals(self, d):  # type: ignore[override]
         return _Globals({} if d is None else d, self.globals)
+
+
+# GOV.UK form widgets (govuk-frontend-wtf) render each field with a full render_template: the
+# context processors, the signals and the GOV.UK macro, for output that depends on the field's
+# params alone. The same params give the same HTML, so each process keeps the last
+# WIDGET_CACHE_SIZE renderings, keyed by the widget's template and its params (Markup kept apart
+# from plain text, which is escaped).
+WIDGET_CACHE_SIZE = 4096
+_widget_cache: OrderedDict[tuple, Markup] = OrderedDict()
+_widget_lock = threading.Lock()
+
+
+def _frozen(value: Any) -> Any:
+    if isinstance(value, Markup):
+        return ("markup", str(value))
+    if isinstance(value, dict):
+        return ("dict", tuple((k, _frozen(v)) for k, v in value.items()))
+    if isinstance(value, (list, tuple)):
+        return ("list", tuple(_frozen(v) for v in value))
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return (type(value).__name__, value)
+    raise TypeError  # anything else (a lazy string, an object) is rendered, not cached
+
+
+def render_widget(template: str, params: dict) -> Markup:
+    """The HTML of a GOV.UK widget template for ``params``; what render_template gives."""
+    try:
+        key = (template, _frozen(params))
+    except TypeError:
+        key = None
+    if key is not None:
+        with _widget_lock:
+            html = _widget_cache.get(key)
+            if html is not None:
+                _widget_cache.move_to_end(key)
+                return html
+    page = current_app.jinja_env.get_template(template)  # autoescaped, as render_template
+    html = Markup(page.render(params=params))  # noqa: S704
+    if key is not None:
+        with _widget_lock:
+            _widget_cache[key] = html
+            if len(_widget_cache) > WIDGET_CACHE_SIZE:
+                _widget_cache.popitem(last=False)
+    return html
+
+
+def install_widget_cache() -> None:
+    """Route govuk-frontend-wtf's widget rendering through render_widget (once per process)."""
+    from govuk_frontend_wtf.gov_form_base import GovFormBase
+
+    GovFormBase.render = lambda self, params: render_widget(self.template, params)  # type: ignore[method-assign]
