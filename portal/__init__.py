@@ -97,6 +97,14 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+
+    @app.after_request  # registered before the limiter's, so it runs after it (reverse order)
+    def busy_retry_after(response):
+        # A "busy, try again" answer keeps its own Retry-After, not the rate-limit window's.
+        if g.get("busy_retry_after"):
+            response.headers["Retry-After"] = str(g.busy_retry_after)
+        return response
+
     limiter.init_app(app)
 
     login_manager.init_app(app)

@@ -106,6 +106,9 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "WORKER_HEARTBEAT_SECONDS": max(1, int(env.get("WORKER_HEARTBEAT_SECONDS", "30"))),
         # A full recompute of many trials is split into this many jobs (one per worker).
         "RECOMPUTE_PARTS": int(env.get("RECOMPUTE_PARTS", "4")),
+        # Passwords each server process checks at once (scrypt); more sign-ins at that moment
+        # are answered "busy, try again" (503, Retry-After) rather than stalling other pages.
+        "LOGIN_HASH_SLOTS": int(env.get("LOGIN_HASH_SLOTS", "1") or "1"),
     }
     config.update(overrides)
     return config
