@@ -62,6 +62,9 @@ def register_templating(app: Flask) -> None:
     from portal.navigation import extra_navigation
 
     app.add_template_global(extra_navigation)
+    from portal.templating import govuk_component
+
+    app.add_template_global(govuk_component)
 
     from portal import plain
 

@@ -56,10 +56,30 @@ def _frozen(value: Any) -> Any:
     raise TypeError  # anything else (a lazy string, an object) is rendered, not cached
 
 
+def govuk_component(template: str, macro: str, params: dict) -> Markup:
+    """The HTML of a GOV.UK Frontend macro for ``params``, memoised like the widgets (the
+    header's service navigation on every page: same links, same user, same HTML)."""
+    return _memoised((template, macro), params, lambda: _call_macro(template, macro, params))
+
+
+def _call_macro(template: str, macro: str, params: dict) -> Markup:
+    module = current_app.jinja_env.get_template(template).module
+    return Markup(getattr(module, macro)(params))  # noqa: S704  (the macro's own escaping)
+
+
 def render_widget(template: str, params: dict) -> Markup:
     """The HTML of a GOV.UK widget template for ``params``; what render_template gives."""
+    return _memoised(template, params, lambda: _render(template, params))
+
+
+def _render(template: str, params: dict) -> Markup:
+    page = current_app.jinja_env.get_template(template)  # autoescaped, as render_template
+    return Markup(page.render(params=params))  # noqa: S704
+
+
+def _memoised(name: Any, params: dict, make) -> Markup:
     try:
-        key = (template, _frozen(params))
+        key = (name, _frozen(params))
     except TypeError:
         key = None
     if key is not None:
@@ -68,8 +88,7 @@ def render_widget(template: str, params: dict) -> Markup:
             if html is not None:
                 _widget_cache.move_to_end(key)
                 return html
-    page = current_app.jinja_env.get_template(template)  # autoescaped, as render_template
-    html = Markup(page.render(params=params))  # noqa: S704
+    html = make()
     if key is not None:
         with _widget_lock:
             _widget_cache[key] = html
