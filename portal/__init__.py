@@ -40,6 +40,10 @@ def register_logging(app: Flask) -> None:
 
 
 def register_templating(app: Flask) -> None:
+    from portal.templating import PortalEnvironment, install_widget_cache
+
+    app.jinja_environment = PortalEnvironment  # before app.jinja_env is first built
+    install_widget_cache()
     app.jinja_loader = ChoiceLoader(
         [
             PackageLoader("portal"),
@@ -58,6 +62,9 @@ def register_templating(app: Flask) -> None:
     from portal.navigation import extra_navigation
 
     app.add_template_global(extra_navigation)
+    from portal.templating import govuk_component
+
+    app.add_template_global(govuk_component)
 
     from portal import plain
 
@@ -93,6 +100,14 @@ def register_extensions(app: Flask) -> None:
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     app.config.setdefault("RATELIMIT_IN_MEMORY_FALLBACK_ENABLED", True)
     app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+
+    @app.after_request  # registered before the limiter's, so it runs after it (reverse order)
+    def busy_retry_after(response):
+        # A "busy, try again" answer keeps its own Retry-After, not the rate-limit window's.
+        if g.get("busy_retry_after"):
+            response.headers["Retry-After"] = str(g.busy_retry_after)
+        return response
+
     limiter.init_app(app)
 
     login_manager.init_app(app)

@@ -125,6 +125,9 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         or "TrialTransparencyPortal/0.1 (registry sync of the UK trial transparency portal)",
         # Requests one API token may make (Flask-Limiter notation), issue 21.
         "API_RATE_LIMIT": env.get("API_RATE_LIMIT", "120 per minute"),
+        # Passwords each server process checks at once (scrypt); more sign-ins at that moment
+        # are answered "busy, try again" (503, Retry-After) rather than stalling other pages.
+        "LOGIN_HASH_SLOTS": int(env.get("LOGIN_HASH_SLOTS", "1") or "1"),
     }
     config.update(overrides)
     return config

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 
 import sqlalchemy as sa
-from flask import current_app, flash, redirect, render_template, request, session, url_for
+from flask import current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_login import current_user, login_user, logout_user
 
 from portal import access
@@ -44,8 +44,9 @@ def _form_account() -> str:
 
 
 def _failed(response) -> bool:
-    """Only failures count against the sign-in limits: a busy office signing in succeeds."""
-    return response.status_code != 302
+    """Only failures count against the sign-in limits: a busy office signing in succeeds, and
+    a "busy, try again" answer (503: no password was checked) is not a failure either."""
+    return response.status_code not in (302, 503)
 
 
 # Sign-in attempts: failures per client address and per account (issue 17, section 3).
@@ -152,6 +153,10 @@ def login():
     if form.validate_on_submit():
         try:
             user = accounts.authenticate(form.email.data, form.password.data)
+        except accounts.Busy as exc:
+            add_service_error(form, exc, default_field="email")
+            g.busy_retry_after = exc.retry_after_seconds  # the Retry-After header
+            return render_template("auth/login.html", form=form), 503
         except ServiceError as exc:
             add_service_error(form, exc)
         else:

@@ -190,3 +190,32 @@ def test_registration_email_is_delivered_by_a_real_worker(browser, run_jobs):
     assert status == "queued"
     run_jobs()
     assert db.session.get(OutboxEmail, email_id).status == "kept"
+
+
+def test_a_sign_in_while_every_password_slot_is_busy_is_asked_to_wait(app, browser):
+    """Issue 22: while this process is checking as many passwords as it may at once, another
+    sign-in is answered at once with a 503 and Retry-After (its form and address kept), not
+    queued behind the hashing; it is not counted as a failed attempt, and works afterwards."""
+    from portal.services.accounts import hash_slots
+
+    user = UserFactory(email="busy.person@trust.example")
+    slots = hash_slots()
+    taken = 0
+    while slots.acquire(blocking=False):  # every slot busy, as during a burst of sign-ins
+        taken += 1
+    try:
+        response = browser.submit("/login", {"email": user.email, "password": PASSWORD})
+        assert response.status_code == 503
+        assert response.headers["Retry-After"] == "2"
+        text = response.get_data(as_text=True)
+        assert "Many people are signing in right now" in text
+        assert 'value="busy.person@trust.example"' in text
+    finally:
+        for _ in range(taken):
+            slots.release()
+    assert taken >= 1
+    browser.login(user.email, PASSWORD)
+    signed_in = db.session.execute(
+        sa.select(AuditEvent).where(AuditEvent.action == "user.signed_in")
+    ).scalars()
+    assert any(event.actor_id == user.id for event in signed_in)

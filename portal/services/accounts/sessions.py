@@ -48,18 +48,21 @@ def start_session(user: User) -> str:
 
 
 def session_user(user_id: str, raw: str | None) -> User | None:
-    """The user of a live session (not ended, not past its absolute lifetime), else None."""
+    """The user of a live session (not ended, not past its absolute lifetime), else None.
+    One query on every request: the user (with membership and organisation) joined to the
+    session that must be live."""
     if not raw or not user_id.isdigit():
         return None
-    live = db.session.execute(
-        sa.select(UserSession.user_id).where(
+    user = db.session.execute(
+        sa.select(User)
+        .join(UserSession, UserSession.user_id == User.id)
+        .where(
+            User.id == int(user_id),
             UserSession.id == _session_key(raw),
-            UserSession.user_id == int(user_id),
             UserSession.ended_at.is_(None),
             UserSession.expires_at > utcnow(),
         )
-    ).first()
-    user = db.session.get(User, int(user_id)) if live else None
+    ).scalar_one_or_none()
     return user if user is not None and user.active else None
 
 

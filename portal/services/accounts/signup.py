@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import threading
 
 import sqlalchemy as sa
 from flask import current_app, url_for
@@ -168,15 +169,43 @@ def confirm_email(token: str, *, password: str | None = None, proven: bool = Fal
     return user
 
 
+class Busy(ServiceError):
+    """Too many passwords are being checked at this moment: nothing was checked, try again."""
+
+    retry_after_seconds = 2
+
+
+# Checking a password is deliberately slow (scrypt: ~0.1 s of CPU and 32 MB each). Fifty people
+# signing in at once would fill every server thread with hashing and stall every other page, so
+# each server process checks at most LOGIN_HASH_SLOTS passwords at once and answers the others
+# "busy, try again in a moment" straight away, without checking anything (issue 22).
+_hash_slots: dict[int, threading.BoundedSemaphore] = {}
+_hash_slots_lock = threading.Lock()
+
+
+def hash_slots() -> threading.BoundedSemaphore:
+    """This process's password-checking slots (LOGIN_HASH_SLOTS of them, default 1)."""
+    size = max(1, int(current_app.config.get("LOGIN_HASH_SLOTS", 1)))
+    with _hash_slots_lock:
+        return _hash_slots.setdefault(size, threading.BoundedSemaphore(size))
+
+
 @transactional
 def authenticate(email: str, password: str) -> User:
-    """Return the user for a correct email and password; one message for every failure."""
-    user = find_user(email)
-    if user is None:
-        check_password_hash(_dummy_hash(), password)
-        raise ServiceError("Enter a correct email address and password.", field="email")
-    if not check_password_hash(user.password_hash, password):
-        raise ServiceError("Enter a correct email address and password.", field="email")
+    """Return the user for a correct email and password; one message for every failure.
+    Raises Busy, before looking the account up, when every password-checking slot is taken."""
+    slots = hash_slots()
+    if not slots.acquire(blocking=False):
+        raise Busy("Many people are signing in right now. Wait a few seconds, then try again.")
+    try:
+        user = find_user(email)
+        if user is None:
+            check_password_hash(_dummy_hash(), password)
+            raise ServiceError("Enter a correct email address and password.", field="email")
+        if not check_password_hash(user.password_hash, password):
+            raise ServiceError("Enter a correct email address and password.", field="email")
+    finally:
+        slots.release()
     if not user.active:
         raise ServiceError("This account has been deactivated. Contact your administrator.")
     user.last_login_at = utcnow()
