@@ -123,7 +123,7 @@ def describe(key: str | None, value: Any) -> str:
     if value is None or value == "" or value == [] or value == "not known":
         return "Not known"
     if key == "registrations" and isinstance(value, list):
-        return "; ".join(_registration(r) for r in value if isinstance(r, dict)) or "None"
+        return "; ".join(_registration(r) for r in value if isinstance(r, dict)) or "none"
     if value is True or value is False:
         return "Yes" if value else "No"
     if isinstance(value, list):
@@ -302,7 +302,7 @@ def layout(statement: dict[str, Any]) -> dict[str, Any]:
         "trial": {
             "title": trial.get("title") or "Untitled trial",
             "identifiers": "; ".join(i.get("text", "") for i in trial.get("identifiers") or [])
-            or "None",
+            or "not recorded",
             "sponsor": trial.get("sponsor") or "Not stated in the registries",
             "owner": trial.get("owner") if trial.get("owner") != trial.get("sponsor") else "",
             "registries": [_registry(e) for e in trial.get("registries") or []],

@@ -173,3 +173,44 @@ def test_the_table_groups_by_rule_set_and_orders_by_due_date(browser, work):
     assert "Met on 1 May 2026" in first and "5 days overdue" in first
     assert "Missing: Site in the United States" in first
     assert first.index("United Kingdom: S.I.") < first.index("United States: FDAAA")
+
+
+def test_the_xml_parse_path_gives_the_bytes_tinyhtml5_would(app):
+    """workers/pdf_render parses the certificate with expat when it is well-formed XML: the
+    element tree, and so the PDF, are the same as WeasyPrint's own HTML parser gives."""
+    from flask import render_template
+    from weasyprint import HTML
+
+    from workers import pdf_render
+    from workers.pdf import certificate_pdf
+
+    statement = {
+        "serial": "TTP-XML",
+        "as_of": "2026-12-04",
+        "verify_url": "http://localhost/verify/TTP-XML",
+        "trial": {"title": "Aspirin & <stroke>", "sponsor": "Northfield NHS Trust"},
+        "obligations": [],
+        "verdict": {"compliant": True, "outstanding": []},
+    }
+    with app.test_request_context():
+        html = render_template(
+            "pdf/certificate.html",
+            c=layout(statement),
+            qr=pdf_render.qr_png_data_url(statement["verify_url"]),
+            created="2026-12-04T10:00:00Z",
+        )
+    tree = pdf_render._xml_tree(html)  # well-formed: the fast path is taken
+    assert tree.find("body/h1").text == "Compliance certificate"
+    fast = certificate_pdf(html, "TTP-XML")
+    original = pdf_render._LeanHTML.__init__
+    try:
+        pdf_render._LeanHTML.__init__ = HTML.__init__  # tinyhtml5, as WeasyPrint parses
+        slow = certificate_pdf(html, "TTP-XML")
+    finally:
+        pdf_render._LeanHTML.__init__ = original
+    assert fast == slow
+    assert "Aspirin & <stroke>" in " ".join(
+        page.extract_text() for page in PdfReader(io.BytesIO(fast)).pages
+    )
+    with __import__("pytest").raises(pdf_render.ElementTree.ParseError):
+        pdf_render._xml_tree("<html><body><p>not closed</body></html>")
