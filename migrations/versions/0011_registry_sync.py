@@ -1,7 +1,7 @@
 """Registry sync: a cursor and page progress per source, organisations' watch lists (issue 19).
 
 Revision ID: 0011
-Revises: 0009
+Revises: 0010
 
 """
 
@@ -9,7 +9,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0011"
-down_revision = "0009"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 

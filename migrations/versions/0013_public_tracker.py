@@ -2,7 +2,7 @@
 organisations' opt-ins and sponsors' responses (issue 21).
 
 Revision ID: 0013
-Revises: 0009
+Revises: 0012
 
 """
 
@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0013"
-down_revision = "0009"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
