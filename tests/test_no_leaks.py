@@ -25,6 +25,7 @@ NOT_SCOPED = {
     "auth.reset_password",
     "auth.accept_invitation",
     "auth.change_email",  # a signed link, like the three above
+    "notifications.unsubscribe_page",  # a signed link in a digest (tests/notifications)
     "trials.ical",
     "main.assets",
     "static",
@@ -76,6 +77,7 @@ def _extra_objects(t, org_b, user_b):
         StoredFile,
         Submission,
         SummaryVersion,
+        TrackerResponse,
     )
 
     stored = StoredFile(sha256="f" * 64, size=1, content_type="text/plain", original_name="b.txt")
@@ -115,7 +117,10 @@ def _extra_objects(t, org_b, user_b):
     )
     email = OutboxEmail(to=user_b.email, subject=SECRET_TITLE, body_text=SECRET_TITLE)
     run = ImportRun(source=SECRET_TITLE)
-    db.session.add_all([cert, sample, email, offer, run])
+    response = TrackerResponse(
+        trial_id=t.id, duty="UK-RES", organisation_id=org_b.id, body=SECRET_TITLE
+    )
+    db.session.add_all([cert, sample, email, offer, run, response])
     db.session.commit()
     yield {
         "version_id": version.id,
@@ -131,6 +136,8 @@ def _extra_objects(t, org_b, user_b):
         "entry_id": t.entries[0].id,
         "email_id": email.id,
         "serial": cert.serial,
+        "response_id": response.id,
+        "slug": "organisation-b",  # the public tracker's sponsor page (registry records only)
     }
 
 

@@ -21,7 +21,9 @@ def recompute_command(as_of: str | None) -> None:
     except ValueError as exc:
         raise click.BadParameter("give the date as YYYY-MM-DD", param_hint="--as-of") from exc
     run = recompute(day)
+    trials = f"{run.trials:,} trial" + ("" if run.trials == 1 else "s")
+    sponsors = f"{run.sponsors:,} sponsor" + ("" if run.sponsors == 1 else "s")
     click.echo(
-        f"Tracker figures worked out as of {run.as_of:%-d %B %Y}: {run.trials} trials, "
-        f"{run.sponsors} sponsors, in {run.seconds:.1f} s."
+        f"Tracker figures worked out as of {run.as_of:%-d %B %Y}: {trials}, {sponsors}, "
+        f"in {run.seconds:.1f} s."
     )

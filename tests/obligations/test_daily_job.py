@@ -108,7 +108,9 @@ def test_the_cron_command_registers_the_daily_job(app, monkeypatch):
     monkeypatch.setattr(CronScheduler, "start", lambda self: started.update(jobs=self.get_jobs()))
     result = app.test_cli_runner().invoke(args=["obligations", "cron"])
     assert result.exit_code == 0, result.output
-    (cron_job,) = started["jobs"]
+    # The same scheduler also runs the notifications, registry sync and tracker jobs (their
+    # own tests); this one is the daily recompute.
+    (cron_job,) = [job for job in started["jobs"] if job.name == "obligations-daily-recompute"]
     assert cron_job.func is recompute_all
     assert cron_job.cron == "15 2 * * *" and cron_job.queue_name == "default"
     assert cron_job.kwargs == {"reason": "daily"}
