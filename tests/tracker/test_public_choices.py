@@ -113,7 +113,7 @@ def test_recompute_command_and_daily_schedule(app, monkeypatch):
     uk_trial("Acme Pharma Ltd", end="2026-06-30")
     result = app.test_cli_runner().invoke(args=["tracker", "recompute", "--as-of", "2027-08-01"])
     assert result.exit_code == 0, result.output
-    assert "as of 1 August 2027: 1 trials, 1 sponsors" in result.output
+    assert "as of 1 August 2027: 1 trial, 1 sponsor," in result.output
     bad = app.test_cli_runner().invoke(args=["tracker", "recompute", "--as-of", "someday"])
     assert bad.exit_code != 0 and "YYYY-MM-DD" in bad.output
     # The cron command registers the tracker's daily job (start() would block: it returns).
