@@ -17,8 +17,6 @@ from flask.cli import AppGroup
 
 registries = AppGroup("registries", help="Registry sync: ClinicalTrials.gov and ISRCTN APIs.")
 
-SHOWN_REJECTIONS = 20
-
 
 def _day(text: str | None) -> date | None:
     if not text:
@@ -54,6 +52,7 @@ def sync_command(registry: str, since: str | None, report_file: Path | None) -> 
     and sponsor name an organisation watches) and store them like an import: merged by
     cross-reference; a second sync with nothing new changes nothing."""
     from portal.services import ServiceError
+    from portal.services.imports.runs import report_text
     from portal.services.registry_sync import (
         SOURCES,
         SyncError,
@@ -94,7 +93,7 @@ def sync_command(registry: str, since: str | None, report_file: Path | None) -> 
             except ServiceError as exc:
                 raise click.ClickException(exc.message) from None
         reports.append(report)
-        click.echo(summary_text(SOURCES[source], run_id, report))
+        click.echo(report_text(f"{SOURCES[source]} sync (import run {run_id}) finished", report))
     if reports and report_file is not None:
         combined = combined_report(reports)
         report_file.write_text(json.dumps(combined, indent=2, ensure_ascii=False) + "\n")
@@ -103,21 +102,3 @@ def sync_command(registry: str, since: str | None, report_file: Path | None) -> 
         for line in failures:
             click.echo(f"Error: {line}", err=True)
         raise SystemExit(1)
-
-
-def summary_text(name: str, run_id: int, report: dict) -> str:
-    rejected = report["rejected"]
-    lines = [
-        f"{name} sync (import run {run_id}) finished: {report['records_seen']:,} records seen",
-        f"  created    {report['created']:>9,}",
-        f"  updated    {report['updated']:>9,}",
-        f"  unchanged  {report['unchanged']:>9,}",
-        f"  merged     {report['merged']:>9,}",
-        f"  rejected   {len(rejected):>9,}",
-    ]
-    for item in rejected[:SHOWN_REJECTIONS]:
-        where = f" {item['record']}" if item["record"] else ""
-        lines.append(f"    {item['file']}{where}: {item['reason']}")
-    if len(rejected) > SHOWN_REJECTIONS:
-        lines.append(f"    ... and {len(rejected) - SHOWN_REJECTIONS:,} more (see --report)")
-    return "\n".join(lines)

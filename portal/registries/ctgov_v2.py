@@ -49,22 +49,7 @@ def quick_study(data: bytes) -> dict | None:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
         return None
-    modules = {}
-    pos = 0  # modules come in schema order: search on from the end of the previous one
-    for name, quoted, key_re in _MODULE_KEY_RE:
-        at = text.find(quoted, pos)
-        if at < 0:
-            at = text.find(quoted)
-            if at < 0:
-                continue
-        key = key_re.match(text, at)
-        if key is None:
-            return None
-        try:
-            modules[name], pos = _DECODER.raw_decode(text, key.end())
-        except json.JSONDecodeError:
-            return None
-    return {"protocolSection": modules}
+    return _modules(text)
 
 
 _PROTOCOL_KEY_RE = re.compile(rb'"protocolSection"\s*:')
@@ -75,7 +60,7 @@ _TOTAL_RE = re.compile(rb'"totalCount"\s*:\s*(\d+)')
 def _modules(text: str) -> dict | None:
     """The modules used of one study's text (from its protocolSection key on)."""
     modules = {}
-    pos = 0
+    pos = 0  # modules come in schema order: search on from the end of the previous one
     for name, quoted, key_re in _MODULE_KEY_RE:
         at = text.find(quoted, pos)
         if at < 0:

@@ -14,8 +14,6 @@ from flask.cli import AppGroup
 
 trials = AppGroup("trials", help="Trials and their registry records.")
 
-SHOWN_REJECTIONS = 20
-
 
 @trials.command("import")
 @click.argument("paths", nargs=-1, type=click.Path(path_type=str))
@@ -44,6 +42,7 @@ def import_command(
     recognised by content). Importing the same files again changes nothing."""
     from portal.services import ServiceError
     from portal.services.imports import BATCH_SIZE, import_paths
+    from portal.services.imports.runs import report_text
 
     if not paths and resume_run_id is None:
         raise click.UsageError("Give at least one file, folder or zip file to import.")
@@ -84,27 +83,7 @@ def import_command(
                 )
             raise SystemExit(130) from None
 
-    click.echo(summary_text(run_id, report))
+    click.echo(report_text(f"Import run {run_id} finished", report))
     if report_file is not None:
         report_file.write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
         click.echo(f"Report written to {report_file}")
-
-
-def summary_text(run_id: int, report: dict) -> str:
-    rejected = report["rejected"]
-    lines = [
-        f"Import run {run_id} finished: {report['records_seen']:,} records seen",
-        f"  created    {report['created']:>9,}",
-        f"  updated    {report['updated']:>9,}",
-        f"  unchanged  {report['unchanged']:>9,}",
-        f"  merged     {report['merged']:>9,}",
-        f"  rejected   {len(rejected):>9,}",
-    ]
-    for item in rejected[:SHOWN_REJECTIONS]:
-        where = f" {item['record']}" if item["record"] else ""
-        lines.append(f"    {item['file']}{where}: {item['reason']}")
-    if len(rejected) > SHOWN_REJECTIONS:
-        lines.append(
-            f"    ... and {len(rejected) - SHOWN_REJECTIONS:,} more (see --report FILE.json)"
-        )
-    return "\n".join(lines)

@@ -180,16 +180,23 @@ AHEAD_OF = 8
 CHUNK = 100  # items handed over at a time by a reader thread or process
 
 
-class _ThreadReader:
+class ThreadReader:
     """Runs the reading generator in a thread, handing its items over in chunks, so that
-    parsing goes on while the database works (the bounded queue keeps memory flat)."""
+    parsing goes on while the database works (the bounded queue of ``chunks_ahead`` keeps
+    memory flat). A chunk is CHUNK items, or ends at an item for which ``ends_chunk`` is true
+    (the registry sync hands over one API page at a time)."""
 
-    def __init__(self, source: Iterator[_Item], size: int) -> None:
-        self.queue: queue.Queue = queue.Queue(maxsize=max(2, size // CHUNK))
+    def __init__(
+        self,
+        source: Iterator[Any],
+        chunks_ahead: int,
+        ends_chunk: Callable[[Any], bool] | None = None,
+        name: str = "import-reader",
+    ) -> None:
+        self.queue: queue.Queue = queue.Queue(maxsize=max(2, chunks_ahead))
+        self.ends_chunk = ends_chunk or (lambda _item: False)
         self.stopping = threading.Event()
-        self.thread = threading.Thread(
-            target=self._run, args=(source,), name="import-reader", daemon=True
-        )
+        self.thread = threading.Thread(target=self._run, args=(source,), name=name, daemon=True)
         self.thread.start()
 
     def _put(self, value: Any) -> bool:
@@ -201,12 +208,12 @@ class _ThreadReader:
                 continue
         return False
 
-    def _run(self, source: Iterator[_Item]) -> None:
-        chunk: list[_Item] = []
+    def _run(self, source: Iterator[Any]) -> None:
+        chunk: list[Any] = []
         try:
             for item in source:
                 chunk.append(item)
-                if len(chunk) >= CHUNK:
+                if len(chunk) >= CHUNK or self.ends_chunk(item):
                     if not self._put(chunk):
                         return
                     chunk = []
@@ -430,7 +437,7 @@ def _reader(
             log.warning("import run %s: no reader process (%s), reading in a thread", run_id, exc)
             mode = "thread"
     source = _read_items(run_id, paths, resume)
-    return _ThreadReader(source, size) if mode == "thread" else _SyncReader(source)
+    return ThreadReader(source, size // CHUNK) if mode == "thread" else _SyncReader(source)
 
 
 def _ahead_for_today() -> tuple[date, int, Any, str]:

@@ -40,6 +40,31 @@ from portal.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 
+SHOWN_REJECTIONS = 20  # rejections a command prints; the rest are in its --report file
+
+
+def report_text(heading: str, report: dict[str, Any]) -> str:
+    """An import's or a sync's report as the commands print it: the counts, then the first
+    rejections with their reasons (``flask trials import``, ``flask registries sync``)."""
+    rejected = report["rejected"]
+    lines = [
+        f"{heading}: {report['records_seen']:,} records seen",
+        f"  created    {report['created']:>9,}",
+        f"  updated    {report['updated']:>9,}",
+        f"  unchanged  {report['unchanged']:>9,}",
+        f"  merged     {report['merged']:>9,}",
+        f"  rejected   {len(rejected):>9,}",
+    ]
+    for item in rejected[:SHOWN_REJECTIONS]:
+        where = f" {item['record']}" if item["record"] else ""
+        lines.append(f"    {item['file']}{where}: {item['reason']}")
+    if len(rejected) > SHOWN_REJECTIONS:
+        lines.append(
+            f"    ... and {len(rejected) - SHOWN_REJECTIONS:,} more (see --report FILE.json)"
+        )
+    return "\n".join(lines)
+
+
 def run_report(run_id: int) -> dict[str, Any]:
     """The summary of a run as ``--report`` writes it (every rejection, in order)."""
     run = db.session.get(ImportRun, run_id)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
-import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date
@@ -21,7 +19,7 @@ from portal.registries import Rejected, remote
 from portal.services import ServiceError, transactional
 from portal.services.audit import record as audit_record
 from portal.services.imports.batches import _commit_batch
-from portal.services.imports.parallel import _fewer_collections, _prepared
+from portal.services.imports.parallel import CHUNK, ThreadReader, _fewer_collections, _prepared
 from portal.services.imports.records import BATCH_SIZE, Counts, Progress, _Item, _Position
 from portal.services.imports.runs import _mark_resumed, finish_run, run_report, start_run
 from portal.timeutil import today, utcnow
@@ -271,59 +269,6 @@ class _Reading:
                 yield PAGE_END  # what was read so far is committed: a stop resumes here
 
 
-class _PageReader:
-    """Runs the reading in a thread, handing over one page at a time (a bounded queue of two
-    pages, so fetching and parsing the next page goes on while this one is stored)."""
-
-    def __init__(self, source: Iterator[Any], pages_ahead: int = 2) -> None:
-        self.queue: queue.Queue = queue.Queue(maxsize=pages_ahead)
-        self.stopping = threading.Event()
-        self.thread = threading.Thread(
-            target=self._run, args=(source,), name="registry-sync-reader", daemon=True
-        )
-        self.thread.start()
-
-    def _put(self, value: Any) -> bool:
-        while not self.stopping.is_set():
-            try:
-                self.queue.put(value, timeout=0.2)
-                return True
-            except queue.Full:
-                continue
-        return False
-
-    def _run(self, source: Iterator[Any]) -> None:
-        page: list[Any] = []
-        try:
-            for item in source:
-                page.append(item)
-                if item is PAGE_END:
-                    if not self._put(page):
-                        return
-                    page = []
-            if page and not self._put(page):
-                return
-            self._put(_END)
-        except BaseException as exc:  # handed to the storing thread, which raises it
-            self._put(exc)
-
-    def __iter__(self) -> Iterator[Any]:
-        while True:
-            value = self.queue.get()
-            if value is _END:
-                return
-            if isinstance(value, BaseException):
-                raise value
-            yield from value
-
-    def close(self) -> None:
-        self.stopping.set()
-        self.thread.join(timeout=10)
-
-
-_END: Any = object()
-
-
 # --------------------------------------------------------------------------- sync
 
 
@@ -363,7 +308,13 @@ def sync_source(
             total = max(reading.total, done, 1)
             progress(Progress(run_id, done, total, Counts(**counts.as_dict())))
 
-    reader = _PageReader(iter(reading))
+    # one page read ahead while this one is stored (a page is at most 1,000 studies)
+    reader = ThreadReader(
+        iter(reading),
+        chunks_ahead=2 * 1000 // CHUNK,
+        ends_chunk=lambda item: item is PAGE_END,
+        name="registry-sync-reader",
+    )
     batch: list[_Item] = []
     report(0)
     try:
