@@ -3,7 +3,6 @@ importer's batches, move its cursor when it completes, resume it when it stopped
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -21,7 +20,13 @@ from portal.services.audit import record as audit_record
 from portal.services.imports.batches import _commit_batch
 from portal.services.imports.parallel import CHUNK, ThreadReader, _fewer_collections, _prepared
 from portal.services.imports.records import BATCH_SIZE, Counts, Progress, _Item, _Position
-from portal.services.imports.runs import _mark_resumed, finish_run, run_report, start_run
+from portal.services.imports.runs import (
+    _mark_resumed,
+    _resume_position,
+    finish_run,
+    run_report,
+    start_run,
+)
 from portal.timeutil import today, utcnow
 
 log = logging.getLogger(__name__)
@@ -193,12 +198,11 @@ def _audit_changes(source: str, run_id: int) -> None:
 
 
 def _resume_point(run: ImportRun) -> _Position | None:
-    if not run.resume_after:
-        return None
+    """Where a stopped sync carries on (the importer's resume position); an unreadable one
+    starts the sync again from its first page, which is idempotent, rather than failing it."""
     try:
-        data = json.loads(run.resume_after)
-        return _Position(int(data["file_index"]), str(data["file"]), int(data["items"]))
-    except (ValueError, KeyError, TypeError):
+        return _resume_position(run)
+    except ServiceError:
         return None
 
 
