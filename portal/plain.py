@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import date, datetime
+from functools import lru_cache
 from typing import Any
 
 from portal.rules.labels import FACT_LABELS as RULE_FACT_LABELS
@@ -110,6 +111,7 @@ def _month_match(m: re.Match[str]) -> str:
     return f"{_MONTHS[month - 1]} {year}"
 
 
+@lru_cache(maxsize=8192)
 def date_text(text: str) -> str:
     """A text that starts with an ISO date (or month) spelt out; a coded value such as
     "active_not_recruiting" as words; any other text unchanged."""
@@ -137,7 +139,13 @@ def humanise(text: Any) -> str:
     "4 December 2026", spec section references are dropped, "None" becomes "not known"."""
     if text is None:
         return ""
-    out = str(text)
+    return _humanise(str(text))
+
+
+@lru_cache(maxsize=8192)
+def _humanise(out: str) -> str:
+    """``humanise`` of a text: a pure function of it, so memoised (the same verdict
+    explanations are shown on every page that lists them; issue 22)."""
     out = _SPEC_REF.sub("", out).replace("RULES.md", "the rules")
     out = re.sub(r"\s*\[param[^\]]*\]", "", out)
     # A rule parameter's assumption text reads "due_soon_days=30: a duty is ...": keep the words.
@@ -153,7 +161,12 @@ def humanise(text: Any) -> str:
 
 def citation(source: Any) -> str:
     """A verdict's source with the spec file reference removed: the regulation and guidance."""
-    text = _SPEC_REF.sub("", str(source or "")).strip(" ;,")
+    return _citation(str(source or ""))
+
+
+@lru_cache(maxsize=1024)
+def _citation(source: str) -> str:
+    text = _SPEC_REF.sub("", source).strip(" ;,")
     return humanise_dates(text)
 
 
