@@ -344,7 +344,8 @@ def trial(trial_id: int):
     trial = trial_for(current_user, trial_id)
     obligations = queries.obligations_for(trial)
     entries = list(trial.entries)
-    facts = sponsor_facts.current_facts(trial.id)
+    history = sponsor_facts.fact_history(trial.id)  # one query for the history and what stands
+    facts = {row.key: row for row in reversed(history) if row.current}
     from portal.services import results
 
     shown = results.views(trial, facts)  # results posted as the verdicts read them
@@ -368,7 +369,7 @@ def trial(trial_id: int):
         entries=shown,
         identifiers=queries.identifiers_for(trial),
         facts=facts,
-        history=sponsor_facts.fact_history(trial.id)[:50],
+        history=history[:50],
         freshness=registry_sync.record_freshness(trial.id, entries),
         registry_changes=registry_sync.registry_changes(trial.id),
         data_needed=[o for o in obligations if o.status == "data_needed"],
