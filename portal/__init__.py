@@ -62,9 +62,10 @@ def register_templating(app: Flask) -> None:
     from portal.navigation import extra_navigation
 
     app.add_template_global(extra_navigation)
-    from portal.templating import govuk_component
+    from portal.templating import CSRF_PLACEHOLDER, govuk_component
 
     app.add_template_global(govuk_component)
+    app.add_template_global(CSRF_PLACEHOLDER, "csrf_placeholder")
 
     from portal import plain
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from flask import current_app
 from flask.templating import Environment
-from markupsafe import Markup
+from markupsafe import Markup, escape
 
 
 class _Globals(ChainMap):
@@ -56,10 +56,23 @@ def _frozen(value: Any) -> Any:
     raise TypeError  # anything else (a lazy string, an object) is rendered, not cached
 
 
-def govuk_component(template: str, macro: str, params: dict) -> Markup:
+# Where a memoised component holds a form, its CSRF token is written as this placeholder and
+# put in after the memo: the token is signed with the time, so it differs from second to second,
+# and a memo keyed by it would never hit (and would push the widgets out of the cache).
+CSRF_PLACEHOLDER = "__portal_csrf_token__"
+
+
+def govuk_component(template: str, macro: str, params: dict, csrf: bool = False) -> Markup:
     """The HTML of a GOV.UK Frontend macro for ``params``, memoised like the widgets (the
-    header's service navigation on every page: same links, same user, same HTML)."""
-    return _memoised((template, macro), params, lambda: _call_macro(template, macro, params))
+    header's service navigation on every page: same links, same user, same HTML). With
+    ``csrf``, CSRF_PLACEHOLDER in the params becomes this request's CSRF token."""
+    html = _memoised((template, macro), params, lambda: _call_macro(template, macro, params))
+    if csrf:
+        from flask_wtf.csrf import generate_csrf
+
+        token = str(escape(generate_csrf()))
+        html = Markup(str(html).replace(CSRF_PLACEHOLDER, token))  # noqa: S704  # nosec B704 (escaped token into autoescaped HTML)
+    return html
 
 
 def _call_macro(template: str, macro: str, params: dict) -> Markup:
