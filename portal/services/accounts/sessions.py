@@ -47,6 +47,20 @@ def start_session(user: User) -> str:
     return raw
 
 
+# Built once: on every request only its parameters change, so SQLAlchemy neither builds the
+# statement nor works out its cache key again (issue 22).
+_SESSION_USER = (
+    sa.select(User)
+    .join(UserSession, UserSession.user_id == User.id)
+    .where(
+        User.id == sa.bindparam("user_id"),
+        UserSession.id == sa.bindparam("session_key"),
+        UserSession.ended_at.is_(None),
+        UserSession.expires_at > sa.bindparam("now"),
+    )
+)
+
+
 def session_user(user_id: str, raw: str | None) -> User | None:
     """The user of a live session (not ended, not past its absolute lifetime), else None.
     One query on every request: the user (with membership and organisation) joined to the
@@ -54,14 +68,8 @@ def session_user(user_id: str, raw: str | None) -> User | None:
     if not raw or not user_id.isdigit():
         return None
     user = db.session.execute(
-        sa.select(User)
-        .join(UserSession, UserSession.user_id == User.id)
-        .where(
-            User.id == int(user_id),
-            UserSession.id == _session_key(raw),
-            UserSession.ended_at.is_(None),
-            UserSession.expires_at > utcnow(),
-        )
+        _SESSION_USER,
+        {"user_id": int(user_id), "session_key": _session_key(raw), "now": utcnow()},
     ).scalar_one_or_none()
     return user if user is not None and user.active else None
 
