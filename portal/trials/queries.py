@@ -22,6 +22,7 @@ from portal.models import (
 )
 from portal.plain import STATUS_LABELS  # noqa: F401 (pages read it here)
 from portal.services.trial_access import scope_trials
+from portal.timeutil import today
 
 HEADLINE_STATUSES = ("overdue", "due_soon", "upcoming", "met", "deferred", "data_needed")
 OPEN_STATUSES = ("overdue", "due_soon", "data_needed", "upcoming")
@@ -204,14 +205,21 @@ def page_of_trials(user: User, filters: Filters, as_of: date) -> tuple[list[Tria
 
 
 def rows_for(trials: list[Trial]) -> list[TrialRow]:
-    """Attach each trial's obligations summary and registry entries (two queries in all)."""
+    """Attach each trial's obligations summary and registry entries (two queries in all). The
+    obligations are read as the few columns a row shows (not whole verdicts: issue 22)."""
     ids = [t.id for t in trials]
-    obligations: dict[int, list[Obligation]] = defaultdict(list)
+    obligations: dict[int, list[Any]] = defaultdict(list)
     entries: dict[int, list[RegistryEntry]] = defaultdict(list)
     if ids:
         for ob in db.session.execute(
-            sa.select(Obligation).where(Obligation.trial_id.in_(ids))
-        ).scalars():
+            sa.select(
+                Obligation.trial_id,
+                Obligation.duty,
+                Obligation.status,
+                Obligation.due,
+                Obligation.verdict["title"].as_string().label("title"),
+            ).where(Obligation.trial_id.in_(ids))
+        ):
             obligations[ob.trial_id].append(ob)
         for entry in db.session.execute(
             sa.select(RegistryEntry)
@@ -219,6 +227,7 @@ def rows_for(trials: list[Trial]) -> list[TrialRow]:
             .order_by(RegistryEntry.registry_name)
         ).scalars():
             entries[entry.trial_id].append(entry)
+    on = today()
     rows = []
     for trial in trials:
         obs = obligations[trial.id]
@@ -231,19 +240,25 @@ def rows_for(trials: list[Trial]) -> list[TrialRow]:
             counts[o.status] += 1
         rows.append(
             TrialRow(
-                trial, _summary(open_obs[0]) if open_obs else None, entries[trial.id], dict(counts)
+                trial,
+                _summary(open_obs[0], on) if open_obs else None,
+                entries[trial.id],
+                dict(counts),
             )
         )
     return rows
 
 
-def _summary(ob: Obligation) -> dict[str, Any]:
+def _summary(ob: Any, on: date) -> dict[str, Any]:
+    """The row's next duty; its days overdue counted as Obligation.days_overdue_on counts them
+    (a duty open and past due: the days since its due date)."""
+    overdue = ob.status == "overdue" and ob.due is not None
     return {
         "duty": ob.duty,
-        "title": ob.verdict.get("title") or ob.duty,
+        "title": ob.title or ob.duty,
         "status": ob.status,
         "due": ob.due,
-        "days_overdue": ob.days_overdue,
+        "days_overdue": max(0, (on - ob.due).days) if overdue else 0,
     }
 
 
