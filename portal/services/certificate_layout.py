@@ -77,8 +77,10 @@ def fact_label(key: str) -> str:
 
 
 def _in_sentence(label: str) -> str:
-    """A label inside a sentence: "End of the trial" -> "end of the trial"; "US ..." stays."""
-    return label if label[1:2].isupper() else label[:1].lower() + label[1:]
+    """A label inside a sentence: "End of the trial" -> "end of the trial"; a first word with
+    capitals after its first letter is a name and stays ("US ...", "EudraCT number ...")."""
+    first = label.split(" ", 1)[0]
+    return label if any(c.isupper() for c in first[1:]) else label[:1].lower() + label[1:]
 
 
 def _iso_to_words(match: re.Match[str]) -> str:

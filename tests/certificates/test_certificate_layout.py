@@ -146,6 +146,9 @@ def test_plain_words_for_internal_ones():
     assert plain("due_soon_days=30: a duty is due soon within 30 days.") == (
         "a duty is due soon within 30 days."
     )
+    # A label whose first word is a name keeps its capitals inside a sentence.
+    assert plain("eudract_number or eu_ct_number") == "EudraCT number or EU CT number (CTIS)"
+    assert plain("end_of_trial_on") == "end of trial"
     assert plain("entered by Ada on 2026-05-01 10:30") == "entered by Ada on 1 May 2026 at 10:30"
     assert citation("RULES.md uk-2026 UK-RES; S.I. 2025/538; HRA guidance 'Results'") == (
         "S.I. 2025/538; HRA guidance 'Results'"
