@@ -16,9 +16,10 @@ The certificate render is what a worker does: the template (with the QR code) an
 the certificate's stylesheet (parsed once per process, as in a worker; nothing else is kept
 between renders). The floor goes through the same ``html_to_pdf`` with the same WeasyPrint
 options (PDF/UA-1 tags, a PDF identifier, subset fonts), no stylesheet of its own. The references
-are the certificate's text alone, in the certificate's font and size, same options: as plain
-paragraphs, one for each block of the certificate (each heading, paragraph and table row: the
-issue 18 target), and as one single paragraph (the least any layout of that text can cost).
+are the certificate's text alone (its HTML's text and the page footers its stylesheet prints),
+in the certificate's font and size, same options: as plain paragraphs, one for each block of the
+certificate (each heading, paragraph, table row and page footer: the issue 18 target), and as one
+single paragraph (the least any layout of that text can cost).
 """
 
 from __future__ import annotations
@@ -59,25 +60,28 @@ DUTIES = (
 STATUSES = ("met", "met_late", "upcoming", "due_soon", "overdue", "data_needed", "deferred")
 
 
-def text_only(html: str) -> tuple[str, int]:
-    """The visible text of ``html`` (its body) as one plain paragraph of a minimal document, in
-    the certificate's font and size, and its length in characters."""
+def text_only(html: str, footers: list[str] = ()) -> tuple[str, int]:
+    """The visible text of ``html`` (its body, then ``footers``: the page footers the stylesheet
+    prints) as one plain paragraph of a minimal document, in the certificate's font and size,
+    and its length in characters."""
     body = html.split("<body>", 1)[1]
     text = re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", body))).strip()
+    text = " ".join([text, *footers])
     paragraph = f"<p style='font: 8.5pt \"DejaVu Sans\"'>{html_lib.escape(text)}</p>"
     document = FLOOR_HTML.replace("<h1>Floor</h1><p>A minimal one-page document.</p>", paragraph)
     return document, len(text)
 
 
-def text_paragraphs(html: str) -> tuple[str, int]:
+def text_paragraphs(html: str, footers: list[str] = ()) -> tuple[str, int]:
     """The visible text of ``html`` as plain paragraphs, one for each block of the certificate
-    (heading, paragraph, table row, box), in the certificate's font and size; and their count."""
+    (heading, paragraph, table row, box, page footer), in the certificate's font and size; and
+    their count."""
     body = html.split("<body>", 1)[1]
     blocks = re.split(r"</(?:p|h1|h2|h3|tr|div|caption)>", body)
     texts = [
         re.sub(r"\s+", " ", html_lib.unescape(re.sub(r"<[^>]+>", " ", block))).strip()
         for block in blocks
-    ]
+    ] + list(footers)
     paragraphs = "".join(
         f"<p style='font: 8.5pt \"DejaVu Sans\"'>{html_lib.escape(text)}</p>"
         for text in texts
@@ -314,8 +318,16 @@ def main() -> None:
                 def cert_pdf():
                     return certificate_pdf(certificate_html(cert), cert.serial)
 
-                plain, characters = text_only(certificate_html(cert))
-                blocks_html, blocks = text_paragraphs(certificate_html(cert))
+                # The page footers are text the certificate prints too (from its stylesheet, so
+                # not in its HTML): read back from the PDF, as they are printed.
+                footers = [
+                    line.strip()
+                    for page in PdfReader(io.BytesIO(cert_pdf())).pages
+                    for line in (page.extract_text() or "").splitlines()
+                    if line.strip().startswith(f"Certificate {cert.serial}, page ")
+                ]
+                plain, characters = text_only(certificate_html(cert), footers)
+                blocks_html, blocks = text_paragraphs(certificate_html(cert), footers)
 
                 def text_pdf():
                     return html_to_pdf(plain, identifier=cert.serial)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 import time
 from datetime import UTC
 from typing import Any
@@ -62,6 +63,7 @@ def _transient(job_id: str, exc: BaseException) -> None:
     pdf_jobs.attempt_failed(job_id, reason, _retries_left())
 
 
+_BETWEEN_TAGS = re.compile(r">[ \t]*\n\s*<")
 CERTIFICATE_CSS = "certificate.css"  # portal/static/pdf/, applied by certificate_pdf
 CERTIFICATE_UA_CSS = "certificate-ua.css"  # its short user-agent stylesheet
 
@@ -74,13 +76,16 @@ def certificate_html(certificate: Certificate) -> str:
 
     statement = certificate.statement
     requested = aware(certificate.requested_at)
-    return render_template(
+    html = render_template(
         "pdf/certificate.html",
         c=layout(statement),
         qr=qr_png_data_url(statement["verify_url"]),
         # The PDF's dates come from the request, not the clock: a re-render gives the same bytes.
         created=requested.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if requested else "",
     )
+    # The template's line breaks between tags are layout of the source only: without them
+    # WeasyPrint has no whitespace boxes to make and then drop (the PDF is the same).
+    return _BETWEEN_TAGS.sub("><", html)
 
 
 def certificate_pdf(html: str, serial: str) -> bytes:

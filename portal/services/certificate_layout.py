@@ -255,12 +255,13 @@ def layout(statement: dict[str, Any]) -> dict[str, Any]:
             }
         )
         keys = [_fact_key(ev) for ev in ob.get("evidence") or []]
+        title = plain(ob.get("title") or ob.get("duty"))
         appendix.append(
             {
                 "duty": ob.get("duty") or "",
-                "title": plain(ob.get("title") or ob.get("duty")),
+                "title": title,
                 "status": ob.get("status_label") or "",
-                "explanation": plain(ob.get("explanation")),
+                "explanation": _without_title(plain(ob.get("explanation")), title),
                 "note": plain(ob.get("note")),
                 "facts": ", ".join(numbers[k] for k in keys if k in numbers),
                 "assumptions": [plain(a) for a in ob.get("assumptions") or []],
@@ -325,6 +326,16 @@ def layout(statement: dict[str, Any]) -> dict[str, Any]:
         "requested_by": s.get("requested_by") or {},
         "requested_on": day_text(s.get("requested_at")),
     }
+
+
+def _without_title(explanation: str, title: str) -> str:
+    """A duty's explanation in the appendix, where the duty's title already heads it: "Register
+    the trial: due 12 months after ..." -> "Due 12 months after ..."."""
+    prefix = f"{title}: "
+    if title and explanation.startswith(prefix) and len(explanation) > len(prefix):
+        rest = explanation[len(prefix) :]
+        return rest[:1].upper() + rest[1:]
+    return explanation
 
 
 def _finding(check: dict[str, Any]) -> dict[str, str]:

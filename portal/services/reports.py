@@ -31,6 +31,7 @@ from portal.models import (
     Trial,
     User,
 )
+from portal.plain import RULESET_LABELS as PLAIN_RULESET_LABELS
 from portal.rules.duties import DUTIES
 from portal.rules.model import NOT_APPLICABLE
 from portal.services import ServiceError, fact_checks, pdf_jobs, transactional
@@ -53,7 +54,8 @@ STATUS_ORDER = (
     "not_applicable",
 )
 OPEN_STILL = ("upcoming", "due_soon")
-RULESET_LABELS = {"uk-2026": "UK 2026", "eu-ctr": "EU CTR", "us-fdaaa": "US FDAAA"}
+# The rule sets by the plain names the trial page uses (portal.plain), in the report's order.
+RULESET_LABELS = PLAIN_RULESET_LABELS
 CHUNK = 900  # ids per IN (...) query
 PART_ROWS = 400  # table rows per separately laid-out part of the PDF (about 12 pages)
 SUMMARY_ORDER = ("overdue", "data_needed", "due_soon", "upcoming", "deferred", "waived")
@@ -532,7 +534,13 @@ def finish(job_id: str, data: ReportData, pdf: bytes, csv_bytes: bytes) -> bool:
 
 
 def labels() -> dict[str, str]:
-    return {**STATUS_LABELS, **{f"ruleset:{k}": v for k, v in RULESET_LABELS.items()}}
+    """The words the report prints for statuses, rule sets ("ruleset:uk-2026") and duties
+    ("duty:UK-RES": the duty's plain title, as the certificate prints it)."""
+    return {
+        **STATUS_LABELS,
+        **{f"ruleset:{k}": v for k, v in RULESET_LABELS.items()},
+        **{f"duty:{k}": v[1] for k, v in DUTIES.items()},
+    }
 
 
 __all__ = ["REPORT_ROLES", "ReportData", "day_text", "gather", "request_report", "to_csv"]

@@ -55,7 +55,7 @@ def test_the_report_counts_and_lists_the_facts_to_check(browser, work):
     assert "Affects UK-RES, UK-PART, UK-END" in checks
     assert "First UK participant recruited: 20 May 2026" in checks
     assert "Quiet trial" not in checks
-    assert "UK 2026" in text and "uk-2026" not in text  # the rule sets by name
+    assert "UK clinical trials regulations 2026" in text and "uk-2026" not in text  # by name
     assert "facts to check (1 conflict)" in text[trials:]
     assert "facts to check (1 warning)" in text[trials:]
     for internal in ("_on", "2026-05-10", "application_submitted"):
