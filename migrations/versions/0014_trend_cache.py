@@ -23,10 +23,16 @@ WATCHED = (
     ("organisations", "DELETE"),
 )
 
+# A row trigger's WHEN is evaluated as each row changes (a deferred one's too), so only the rows
+# of a transaction's first statement that changes any queue the two triggers: a recompute of
+# thousands of verdicts costs a few calls, not one per row at its commit.
+NOT_TOUCHED = "current_setting('portal.verdicts_touched', true) IS DISTINCT FROM '1'"
+
 PG_FUNCTIONS = """
 CREATE FUNCTION portal_verdicts_touched() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    -- this transaction's own reads must not use (or fill) the cache before it commits
+    -- this transaction's own reads must not use (or fill) the cache before it commits; and
+    -- its change to the token is queued already (both triggers skip the later rows: WHEN)
     PERFORM set_config('portal.verdicts_touched', '1', true);
     RETURN NULL;
 END $$;
@@ -64,11 +70,12 @@ def upgrade():
         for table, events in WATCHED:
             op.execute(
                 f"CREATE TRIGGER {table}_verdicts_touched AFTER {events} ON {table} "
-                "FOR EACH STATEMENT EXECUTE FUNCTION portal_verdicts_touched()"
+                f"FOR EACH ROW WHEN ({NOT_TOUCHED}) EXECUTE FUNCTION portal_verdicts_touched()"
             )
             op.execute(
                 f"CREATE CONSTRAINT TRIGGER {table}_verdicts_bump AFTER {events} ON {table} "
-                "DEFERRABLE INITIALLY DEFERRED FOR EACH ROW EXECUTE FUNCTION portal_verdicts_bump()"
+                f"DEFERRABLE INITIALLY DEFERRED FOR EACH ROW WHEN ({NOT_TOUCHED}) "
+                "EXECUTE FUNCTION portal_verdicts_bump()"
             )
         op.execute("INSERT INTO verdicts_version (id, token) VALUES (1, gen_random_uuid()::text)")
     else:

@@ -99,3 +99,21 @@ def test_the_cache_is_per_day_and_per_number_of_months(app):
     assert monthly_trend(org.id, later)[-1].due_soon == 1
     assert len(monthly_trend(org.id, later, months=6)) == 6
     assert len(monthly_trend(org.id, later)) == 24
+
+
+def test_a_transaction_of_several_statements_changes_the_token_once_it_commits(app):
+    org = OrganisationFactory()
+    t = trial(owner=org)
+    first = obligation(t, "UK-RES", "overdue")
+    second = obligation(t, "UK-REG", "overdue")
+    db.session.commit()
+    assert monthly_trend(org.id, today())[-1].overdue == 2
+    nothing = sa.update(Obligation).where(Obligation.id == -1).values(status="met")
+    db.session.execute(nothing)  # changes no row: the triggers must still see the next ones
+    for ob in (first, second):
+        db.session.execute(
+            sa.update(Obligation).where(Obligation.id == ob.id).values(status="deferred")
+        )
+    db.session.commit()
+    points = monthly_trend(org.id, today())
+    assert (points[-1].overdue, points[-1].deferred) == (0, 2)
