@@ -97,7 +97,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @contextmanager
 def private_postgres_database(server_url: str, name: str) -> Iterator[str]:
     """A database of our own on the TEST_DATABASE_URL server, so that concurrent runs
-    (a developer's and CI's, or several helpers') never share tables. Dropped afterwards."""
+    (a developer's and CI's, or several helpers') never share tables. Dropped afterwards.
+    TEST_DATABASE_PREFIX, if set, goes before the name (a shared server may ask for one)."""
+    name = os.environ.get("TEST_DATABASE_PREFIX", "") + name
     from portal.config import normalise_database_url
 
     admin = sa.create_engine(normalise_database_url(server_url), isolation_level="AUTOCOMMIT")

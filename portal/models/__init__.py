@@ -34,6 +34,8 @@ from portal.models.obligations import (
     ObligationInputs,
     ObligationStatusChange,
     ParameterSet,
+    TrendCache,
+    VerdictsVersion,
 )
 from portal.models.outbox import OutboxEmail
 from portal.models.registry_sync import RegistrySyncState, RegistryWatch
@@ -78,6 +80,8 @@ __all__ = [
     "ObligationInputs",
     "ObligationStatusChange",
     "ParameterSet",
+    "TrendCache",
+    "VerdictsVersion",
     "RegistryEntry",
     "RegistrySyncState",
     "RegistryWatch",

@@ -191,3 +191,32 @@ class ObligationStatusChange(db.Model):
     reason: Mapped[str] = mapped_column(
         sa.String(60)
     )  # import, sponsor_fact, review, daily, params
+
+
+class VerdictsVersion(db.Model):
+    """One row whose token changes whenever any stored verdict, or a trial's owner, changes
+    (migration 0014's database triggers, so every way of writing them counts: the recompute,
+    bulk statements, the imports). What the cached trends are checked against (issue 18).
+
+    On PostgreSQL the token changes when the writing transaction commits (a deferred trigger,
+    once per transaction, so concurrent writers hold the row for a moment only); on SQLite at
+    each write. A token is random, so one rolled back is never seen again."""
+
+    __tablename__ = "verdicts_version"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(sa.String(36))
+
+
+class TrendCache(db.Model):
+    """An organisation's last trend (portal.domain.obligations.trend), good while the verdicts'
+    token is the one it was worked out under and for the same day and number of months."""
+
+    __tablename__ = "trend_cache"
+
+    organisation_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    months: Mapped[int] = mapped_column()
+    as_of: Mapped[date] = mapped_column()
+    token: Mapped[str] = mapped_column(sa.String(36))
+    points: Mapped[list[Any]] = mapped_column(sa.JSON)
+    computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

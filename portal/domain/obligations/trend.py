@@ -13,11 +13,19 @@ when it was met, which is enough to tell what its status was on any earlier day 
 
 One grouped query per call (counts by status and dates, not one row per duty), so the cost is the
 same for the officer's home page and the portfolio report. Pure date arithmetic after that.
+
+The points are cached per organisation in the database (so every web process and worker shares
+them), with the token of the verdicts they were worked out from (models.VerdictsVersion, which
+database triggers change whenever a verdict or a trial's owner changes) and the day and number
+of months: the officer's home page reads one row until a verdict changes, and the first request
+after a change works the trend out again. A transaction that has changed verdicts itself
+neither reads nor fills the cache (its changes are not in the token until it commits).
 """
 
 from __future__ import annotations
 
 import calendar
+import logging
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
@@ -26,9 +34,14 @@ from itertools import accumulate
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from portal.extensions import db
-from portal.models import Obligation, Trial
+from portal.models import Obligation, TrendCache, Trial, VerdictsVersion
+from portal.timeutil import utcnow
+
+log = logging.getLogger(__name__)
 
 MONTHS = 24
 DUE_SOON_DAYS = 30  # RULES.md "Status words": due soon within 30 days [param], the default
@@ -194,7 +207,83 @@ def points_from(
 
 def monthly_trend(org_id: int, as_of: date, months: int = MONTHS) -> list[MonthPoint]:
     """The organisation's duties by status at the end of each of the last ``months`` months."""
-    return points_from(verdict_groups(org_id), as_of, months)
+    token, cached = _cached(org_id, as_of, months)
+    if cached is not None:
+        return [_decode(row) for row in cached]
+    points = points_from(verdict_groups(org_id), as_of, months)
+    if token is not None:
+        _store(org_id, as_of, months, token, points)
+    return points
+
+
+def _encode(point: MonthPoint) -> list[Any]:
+    return [point.month.isoformat(), point.on.isoformat(), *point.counts()]
+
+
+def _decode(row: list[Any]) -> MonthPoint:
+    month, on, *counts = row
+    keys = [key for key, _label in SERIES]
+    return MonthPoint(
+        date.fromisoformat(month), date.fromisoformat(on), **dict(zip(keys, counts, strict=True))
+    )
+
+
+def _cached(org_id: int, as_of: date, months: int) -> tuple[str | None, list[Any] | None]:
+    """(the verdicts' token, the cached points for it or None), in one query; (None, None) when
+    this transaction has changed verdicts itself, or there is no token yet."""
+    postgres = db.session.get_bind().dialect.name == "postgresql"
+    if not postgres and _sqlite_writing():
+        return None, None
+    version = sa.select(VerdictsVersion.token).where(VerdictsVersion.id == 1).scalar_subquery()
+    points = (
+        sa.select(TrendCache.points)
+        .where(
+            TrendCache.organisation_id == org_id,
+            TrendCache.as_of == as_of,
+            TrendCache.months == months,
+            TrendCache.token == version,
+        )
+        .scalar_subquery()
+    )
+    touched = (
+        sa.func.current_setting("portal.verdicts_touched", sa.true()) if postgres else sa.null()
+    )
+    token, touched_here, cached = db.session.execute(sa.select(version, touched, points)).one()
+    if touched_here == "1":
+        return None, None
+    return token, cached
+
+
+def _sqlite_writing() -> bool:
+    """Whether this SQLite transaction has written anything (SQLite's driver begins a
+    transaction at the first write): the cache is another connection, which would wait for it."""
+    raw = db.session.connection().connection.dbapi_connection
+    return bool(getattr(raw, "in_transaction", False))
+
+
+def _store(org_id: int, as_of: date, months: int, token: str, points: list[MonthPoint]) -> None:
+    """Keep the points for the next request, in a transaction of its own (a page that only reads
+    commits nothing). Best effort: a failure only means the next request works them out too."""
+    values = {
+        "organisation_id": org_id,
+        "months": months,
+        "as_of": as_of,
+        "token": token,
+        "points": [_encode(p) for p in points],
+        "computed_at": utcnow(),
+    }
+    try:
+        with db.engine.begin() as conn:
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            statement = insert(TrendCache).values(**values)
+            conn.execute(
+                statement.on_conflict_do_update(
+                    index_elements=[TrendCache.organisation_id],
+                    set_={k: v for k, v in values.items() if k != "organisation_id"},
+                )
+            )
+    except sa.exc.DBAPIError:
+        log.warning("The trend of organisation %s was not cached", org_id, exc_info=True)
 
 
 def as_counters(points: list[MonthPoint]) -> list[tuple[date, Counter]]:
