@@ -93,6 +93,24 @@ def disown_after(url: str, last_owned: int) -> None:
         conn.execute("VACUUM ANALYZE trials")
 
 
+def reset(url: str, orgs: int) -> None:
+    import psycopg
+
+    with psycopg.connect(rules._psycopg_url(url), autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE notifications, notification_digests, outbox_emails, notification_runs"
+        )
+        conn.execute(
+            f"UPDATE trials SET owner_organisation_id = (id % {orgs}) + 1 "
+            f"WHERE owner_organisation_id IS DISTINCT FROM (id % {orgs}) + 1"
+        )
+        conn.execute("VACUUM ANALYZE trials, notifications, notification_digests, outbox_emails")
+    print("    reset: no notifications, digests, outbox emails or runs; every trial owned")
+
+
+PROFILE = False
+
+
 def timed_run(url: str, instance: Path, day, label: str) -> None:
     import sqlalchemy as sa
 
@@ -103,9 +121,23 @@ def timed_run(url: str, instance: Path, day, label: str) -> None:
     app = create_app(env=rules._env(url, instance))
     with app.app_context():
         before = db.session.execute(sa.text("SELECT count(*) FROM outbox_emails")).scalar_one()
+        profiler = None
+        if PROFILE:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         t0 = time.perf_counter()
         summary = run_daily(day, deliver=False)
         seconds = time.perf_counter() - t0
+        if profiler is not None:
+            import io
+            import pstats
+
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            print(out.getvalue())
         after = db.session.execute(sa.text("SELECT count(*) FROM outbox_emails")).scalar_one()
         items = sum(summary.sent.values())
         db.engine.dispose()
@@ -127,11 +159,20 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench_notify database")
     parser.add_argument("--reuse", action="store_true", help="use a kept bench_notify as is")
     parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="with --reuse: forget every notification, digest, outbox email and run first, and "
+        "give every trial back to its organisation (a kept database's state after a run)",
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile each timed run")
+    parser.add_argument(
         "--ordinary-only",
         action="store_true",
         help="record a run the day before, and time only the ordinary daily runs (2 and 4)",
     )
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
 
     instance = Path(tempfile.mkdtemp(prefix="bench-notify-"))
     print(
@@ -162,6 +203,8 @@ def main() -> None:
             )
             add_people(url, args.orgs, args.users)
             print(f"    set-up: {time.perf_counter() - t0:.1f} s")
+        elif args.reset:
+            reset(url, args.orgs)
         day = rules.AS_OF + timedelta(days=1)
         if args.ordinary_only:
             import psycopg
