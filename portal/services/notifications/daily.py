@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from portal.extensions import db
 from portal.models import (
@@ -28,6 +29,7 @@ from portal.services.notifications.bulk import (
     drop_items,
     fill_digests,
     move_onto_digests,
+    on_postgresql,
     write_outbox,
 )
 from portal.services.notifications.common import (
@@ -302,7 +304,9 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
     """One digest per person with unsent notifications; returns the outbox ids.
 
     Reads plain rows, not ORM objects, and writes each batch of people in a few set-based
-    statements (``bulk``); each batch is committed on its own."""
+    statements (``bulk``); each batch is committed on its own. On PostgreSQL, with many people,
+    NOTIFY_PROCESSES processes share the work by ranges of people (exactly once still rests on
+    the digest and item claims, as between two concurrent runs)."""
     user_ids = (
         db.session.execute(
             sa.select(Notification.user_id)
@@ -312,10 +316,67 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
         .scalars()
         .all()
     )
-    outbox_ids: list[int] = []
-    monday_ran = _monday_ran(day)
-    batch = 2000
     user_ids = sorted(user_ids)
+    monday_ran = _monday_ran(day)
+    processes = int(current_app.config.get("NOTIFY_PROCESSES") or 1)
+    split_from = int(current_app.config.get("NOTIFY_SPLIT_FROM") or 0)
+    if (
+        processes > 1
+        and not summary.dry_run
+        and len(user_ids) >= max(split_from, processes)
+        and on_postgresql()
+    ):
+        return _send_in_processes(day, summary, user_ids, monday_ran, processes)
+    return _send_to(day, summary, user_ids, monday_ran, commit)
+
+
+def _send_in_processes(
+    day: date, summary: RunSummary, user_ids: list[int], monday_ran: bool, processes: int
+) -> list[int]:
+    """Fork ``processes`` children, each building the digests of one range of people."""
+    import multiprocessing
+
+    db.session.commit()
+    db.session.close()
+    size = -(-len(user_ids) // processes)
+    parts = [user_ids[i : i + size] for i in range(0, len(user_ids), size)]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(len(parts), initializer=_fresh_connections) as pool:
+        results = pool.starmap(_send_part, [(day, part, monday_ran) for part in parts])
+    outbox_ids: list[int] = []
+    for digests, sent, dropped, ids in results:
+        summary.digests += digests
+        summary.dropped += dropped
+        for kind, n in sent.items():
+            summary.sent[kind] = summary.sent.get(kind, 0) + n
+        outbox_ids += ids
+    return outbox_ids
+
+
+def _fresh_connections() -> None:
+    """In a forked child: never touch the parent's pooled connections."""
+    db.engine.dispose(close=False)
+
+
+def _send_part(
+    day: date, user_ids: list[int], monday_ran: bool
+) -> tuple[int, dict[str, int], int, list[int]]:
+    part = RunSummary(day=day, first_day=day)
+    try:
+        ids = _send_to(day, part, user_ids, monday_ran, db.session.commit)
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        db.session.close()
+    return part.digests, part.sent, part.dropped, ids
+
+
+def _send_to(
+    day: date, summary: RunSummary, user_ids: list[int], monday_ran: bool, commit: Any
+) -> list[int]:
+    outbox_ids: list[int] = []
+    batch = 2000
     for start in range(0, len(user_ids), batch):
         chunk = user_ids[start : start + batch]
         users = {
