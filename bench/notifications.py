@@ -223,12 +223,14 @@ def main() -> None:
             timed_run(url, instance, day + timedelta(days=1), "3. same day again")
         if args.n > 100_000:
             disown_after(url, 100_000)
-            timed_run(
-                url,
-                instance,
-                day + timedelta(days=2),
-                "4. the day after, only trials 1-100,000 owned",
-            )
+        timed_run(
+            url,
+            instance,
+            day + timedelta(days=2),
+            "4. the day after, only trials 1-100,000 owned"
+            if args.n > 100_000
+            else "4. the day after (the same trials owned as in 4 at 500,000)",
+        )
     finally:
         if not (args.keep or args.reuse):  # a reused database stays
             rules.drop_database()
