@@ -20,11 +20,18 @@ compliance officer each) and gives every trial to an organisation. Then it times
 Prints figures; not a test. Drops the database at the end unless --keep or --reuse;
 ``--reuse --reset`` runs again on a kept database (forgetting the notifications of earlier runs).
 
-Measured 5 December 2026 (2 shared cores, load average 12-16), 50,000 people in 10,000
-organisations: 500,000 trials, ordinary day, all owned: 101 s, 46,810 digests, 141,225 items
-(the 60 s target is NOT met); same database with 100,000 trials owned: 33.7 s, 27,164 digests,
-38,670 items — the same digests and items as the 100,000-trial database's run for that day
-(51 s there, profiled): the cost follows the items due, not the trials.
+Measured 5 December 2026 before issue 20's bulk writes (2 shared cores, load average 12-16),
+50,000 people in 10,000 organisations: 500,000 trials, ordinary day, all owned: 101 s, 46,810
+digests, 141,225 items (the 60 s target NOT met); the same code at load 2.6 (``--reuse --reset
+--ordinary-only``): 47.6 s, and 23.3 s for 4.
+
+Measured 6 December 2026 after them (set-based writes, rows as one JSON document or array on
+PostgreSQL, plain rows instead of ORM objects, the digests built by 2 processes), full run, load
+average 4.6-5.0: 500,000 trials, ordinary day, all owned: 21.4 s, 46,810 digests (emails
+rendered and written to the outbox), 141,225 items (target met); 4, 100,000 trials owned:
+12.7 s, 27,164 digests, 38,670 items. The 100,000-trial database (load 2.0): ordinary day
+3.6 s (20,915 digests, 27,855 items); 4, the same 27,164 digests and 38,670 items as 4 at
+500,000: 5.4 s. The first run's 7-day catch-up at 500,000 (994,025 items): 132.5 s.
 """
 
 from __future__ import annotations
