@@ -17,13 +17,21 @@ compliance officer each) and gives every trial to an organisation. Then it times
    items of a 100,000-trial database, so its time against (2) at --n 100000 shows whether the
    cost follows the items due or the number of trials.
 
-Prints figures; not a test. Drops the database at the end unless --keep.
+Prints figures; not a test. Drops the database at the end unless --keep or --reuse;
+``--reuse --reset`` runs again on a kept database (forgetting the notifications of earlier runs).
 
-Measured 5 December 2026 (2 shared cores, load average 12-16), 50,000 people in 10,000
-organisations: 500,000 trials, ordinary day, all owned: 101 s, 46,810 digests, 141,225 items
-(the 60 s target is NOT met); same database with 100,000 trials owned: 33.7 s, 27,164 digests,
-38,670 items — the same digests and items as the 100,000-trial database's run for that day
-(51 s there, profiled): the cost follows the items due, not the trials.
+Measured 5 December 2026 before issue 20's bulk writes (2 shared cores, load average 12-16),
+50,000 people in 10,000 organisations: 500,000 trials, ordinary day, all owned: 101 s, 46,810
+digests, 141,225 items (the 60 s target NOT met); the same code at load 2.6 (``--reuse --reset
+--ordinary-only``): 47.6 s, and 23.3 s for 4.
+
+Measured 6 December 2026 after them (set-based writes, rows as one JSON document or array on
+PostgreSQL, plain rows instead of ORM objects, the digests built by 2 processes), full run, load
+average 4.6-5.0: 500,000 trials, ordinary day, all owned: 21.4 s, 46,810 digests (emails
+rendered and written to the outbox), 141,225 items (target met); 4, 100,000 trials owned:
+12.7 s, 27,164 digests, 38,670 items. The 100,000-trial database (load 2.0): ordinary day
+3.6 s (20,915 digests, 27,855 items); 4, the same 27,164 digests and 38,670 items as 4 at
+500,000: 5.4 s. The first run's 7-day catch-up at 500,000 (994,025 items): 132.5 s.
 """
 
 from __future__ import annotations
@@ -93,6 +101,24 @@ def disown_after(url: str, last_owned: int) -> None:
         conn.execute("VACUUM ANALYZE trials")
 
 
+def reset(url: str, orgs: int) -> None:
+    import psycopg
+
+    with psycopg.connect(rules._psycopg_url(url), autocommit=True) as conn:
+        conn.execute(
+            "TRUNCATE notifications, notification_digests, outbox_emails, notification_runs"
+        )
+        conn.execute(
+            f"UPDATE trials SET owner_organisation_id = (id % {orgs}) + 1 "
+            f"WHERE owner_organisation_id IS DISTINCT FROM (id % {orgs}) + 1"
+        )
+        conn.execute("VACUUM ANALYZE trials, notifications, notification_digests, outbox_emails")
+    print("    reset: no notifications, digests, outbox emails or runs; every trial owned")
+
+
+PROFILE = False
+
+
 def timed_run(url: str, instance: Path, day, label: str) -> None:
     import sqlalchemy as sa
 
@@ -103,9 +129,23 @@ def timed_run(url: str, instance: Path, day, label: str) -> None:
     app = create_app(env=rules._env(url, instance))
     with app.app_context():
         before = db.session.execute(sa.text("SELECT count(*) FROM outbox_emails")).scalar_one()
+        profiler = None
+        if PROFILE:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         t0 = time.perf_counter()
         summary = run_daily(day, deliver=False)
         seconds = time.perf_counter() - t0
+        if profiler is not None:
+            import io
+            import pstats
+
+            profiler.disable()
+            out = io.StringIO()
+            pstats.Stats(profiler, stream=out).sort_stats("cumulative").print_stats(45)
+            print(out.getvalue())
         after = db.session.execute(sa.text("SELECT count(*) FROM outbox_emails")).scalar_one()
         items = sum(summary.sent.values())
         db.engine.dispose()
@@ -127,11 +167,20 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="keep the bench_notify database")
     parser.add_argument("--reuse", action="store_true", help="use a kept bench_notify as is")
     parser.add_argument(
+        "--reset",
+        action="store_true",
+        help="with --reuse: forget every notification, digest, outbox email and run first, and "
+        "give every trial back to its organisation (a kept database's state after a run)",
+    )
+    parser.add_argument("--profile", action="store_true", help="cProfile each timed run")
+    parser.add_argument(
         "--ordinary-only",
         action="store_true",
         help="record a run the day before, and time only the ordinary daily runs (2 and 4)",
     )
     args = parser.parse_args()
+    global PROFILE
+    PROFILE = args.profile
 
     instance = Path(tempfile.mkdtemp(prefix="bench-notify-"))
     print(
@@ -162,6 +211,8 @@ def main() -> None:
             )
             add_people(url, args.orgs, args.users)
             print(f"    set-up: {time.perf_counter() - t0:.1f} s")
+        elif args.reset:
+            reset(url, args.orgs)
         day = rules.AS_OF + timedelta(days=1)
         if args.ordinary_only:
             import psycopg
@@ -179,14 +230,16 @@ def main() -> None:
             timed_run(url, instance, day + timedelta(days=1), "3. same day again")
         if args.n > 100_000:
             disown_after(url, 100_000)
-            timed_run(
-                url,
-                instance,
-                day + timedelta(days=2),
-                "4. the day after, only trials 1-100,000 owned",
-            )
+        timed_run(
+            url,
+            instance,
+            day + timedelta(days=2),
+            "4. the day after, only trials 1-100,000 owned"
+            if args.n > 100_000
+            else "4. the day after (the same trials owned as in 4 at 500,000)",
+        )
     finally:
-        if not args.keep:
+        if not (args.keep or args.reuse):  # a reused database stays
             rules.drop_database()
 
 

@@ -111,6 +111,10 @@ def load_config(env: dict[str, str] | None = None, **overrides: object) -> dict[
         "NOTIFY_MILESTONES": env.get("NOTIFY_MILESTONES", "90,30,7,0"),
         "NOTIFY_CATCH_UP_DAYS": int(env.get("NOTIFY_CATCH_UP_DAYS", "7") or "7"),
         "NOTIFY_HOUR": int(env.get("NOTIFY_HOUR", "7") or "7"),
+        # The digests are built by this many processes (on PostgreSQL) once at least
+        # NOTIFY_SPLIT_FROM people have something to be sent; each takes a range of people.
+        "NOTIFY_PROCESSES": max(1, int(env.get("NOTIFY_PROCESSES", "2") or "2")),
+        "NOTIFY_SPLIT_FROM": int(env.get("NOTIFY_SPLIT_FROM", "5000") or "5000"),
         # Registry sync (issue 19): the registries' APIs, and how politely they are asked.
         "CTGOV_API_URL": env.get("CTGOV_API_URL") or "https://clinicaltrials.gov/api/v2",
         "ISRCTN_API_URL": env.get("ISRCTN_API_URL") or "https://www.isrctn.com/api",

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from functools import lru_cache
 from html import escape
 from typing import Any
 
@@ -40,7 +41,16 @@ def public_url(path: str) -> str:
 
 
 def _serializer() -> URLSafeSerializer:
-    return URLSafeSerializer(current_app.config["SECRET_KEY"], salt=UNSUBSCRIBE_SALT)
+    key = current_app.config["SECRET_KEY"]
+    if isinstance(key, str | bytes):
+        return _serializer_for(key)
+    return URLSafeSerializer(key, salt=UNSUBSCRIBE_SALT)  # a list of keys (rotation)
+
+
+@lru_cache(maxsize=8)
+def _serializer_for(secret_key: str | bytes) -> URLSafeSerializer:
+    """One serializer per secret key (the daily job signs a link in every digest)."""
+    return URLSafeSerializer(secret_key, salt=UNSUBSCRIBE_SALT)
 
 
 def unsubscribe_token(user: User, kind: str = "all") -> str:

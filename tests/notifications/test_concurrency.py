@@ -63,3 +63,52 @@ def test_two_concurrent_runs_send_each_digest_once(app):
         sa.select(sa.func.count(Notification.id)).where(Notification.digest_id.is_(None))
     ).scalar_one()
     assert unsent == 0
+
+
+@pytest.mark.skipif(
+    not os.environ.get("TEST_DATABASE_URL"),
+    reason="the digests are built in several processes only on PostgreSQL",
+)
+def test_digests_built_by_two_processes_once_each(app, monkeypatch):
+    """With NOTIFY_SPLIT_FROM reached, two forked processes build the digests, each for a range
+    of people: every person gets one digest carrying all their items, and the summary adds up."""
+    from portal.services.notifications import daily
+
+    app.config.update(NOTIFY_PROCESSES=2, NOTIFY_SPLIT_FROM=2)
+    split = []
+    real = daily._send_in_processes
+
+    def spy(*args, **kwargs):
+        split.append(args[4])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(daily, "_send_in_processes", spy)
+    day = date(2026, 12, 4)
+    people = []
+    for _ in range(4):
+        org = OrganisationFactory()
+        people += [member("sponsor", org).id, member("compliance_officer", org).id]
+        for n in range(5):
+            held = trial(owner=org)
+            duty(held, "UK-END", day - timedelta(days=7 * (n + 1)), "overdue")
+            duty(held, "UK-RES", day + timedelta(days=30))
+    db.session.commit()
+    summary = run_daily(day, deliver=False)
+    assert split == [2]
+    assert summary.digests == len(people)
+    assert sum(summary.sent.values()) == len(people) * 10 + 4  # + each officer's summary
+    db.session.expire_all()
+    digests = db.session.execute(
+        sa.select(NotificationDigest.user_id, NotificationDigest.items)
+    ).all()
+    assert sorted(u for u, _ in digests) == sorted(people)
+    assert sum(n for _, n in digests) == len(people) * 10 + 4
+    emails = db.session.execute(sa.select(OutboxEmail.to, OutboxEmail.subject)).all()
+    assert len(emails) == len(people)
+    assert all(subject.startswith("5 overdue: ") for _, subject in emails)
+    unsent = db.session.execute(
+        sa.select(sa.func.count(Notification.id)).where(Notification.digest_id.is_(None))
+    ).scalar_one()
+    assert unsent == 0
+    again = run_daily(day, deliver=False)
+    assert again.digests == 0

@@ -14,7 +14,6 @@ from flask import current_app
 
 from portal.extensions import db
 from portal.models import (
-    Notification,
     NotificationPreference,
     User,
 )
@@ -88,28 +87,14 @@ def send_hour() -> int:
 
 def _insert_or_skip(rows: list[dict[str, Any]]) -> int:
     """Insert notification rows, skipping any (user, key) already there. Returns how many
-    were new. One statement per 500 rows; safe under concurrent writers."""
+    were new. A few set-based statements (see ``bulk``); safe under concurrent writers."""
+    from portal.services.notifications.bulk import insert_notifications
+
     if not rows:
         return 0
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    added = 0
-    now = utcnow()
     # One order for every writer, so two concurrent runs never wait on each other in a cycle.
     ordered = sorted(rows, key=lambda r: (r["user_id"], r["key"]))
-    for start in range(0, len(ordered), 500):
-        chunk = [{"created_at": now, **row} for row in ordered[start : start + 500]]
-        # One compiled statement, many parameter sets (SQLAlchemy's insertmanyvalues).
-        stmt = (
-            insert(Notification)
-            .on_conflict_do_nothing(index_elements=["user_id", "key"])
-            .returning(Notification.id)
-        )
-        added += len(db.session.execute(stmt, chunk).all())
-    return added
+    return insert_notifications(ordered, utcnow())
 
 
 # ---------------------------------------------------------------------------- preferences
@@ -122,6 +107,8 @@ class Choice:
 
 
 def _choices(user_ids: Iterable[int]) -> dict[int, Choice]:
+    from portal.services.notifications.bulk import among
+
     ids = list(set(user_ids))
     out: dict[int, Choice] = {}
     for start in range(0, len(ids), 5000):
@@ -130,7 +117,7 @@ def _choices(user_ids: Iterable[int]) -> dict[int, Choice]:
                 NotificationPreference.user_id,
                 NotificationPreference.frequency,
                 NotificationPreference.muted_kinds,
-            ).where(NotificationPreference.user_id.in_(ids[start : start + 5000]))
+            ).where(among(NotificationPreference.user_id, ids[start : start + 5000]))
         ).all()
         for user_id, frequency, muted in rows:
             out[user_id] = Choice(frequency, frozenset(muted or ()))

@@ -8,6 +8,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
+from flask import current_app
 
 from portal.extensions import db
 from portal.models import (
@@ -17,12 +18,20 @@ from portal.models import (
     NotificationRun,
     Obligation,
     ObligationStatusChange,
-    OutboxEmail,
     Trial,
     User,
 )
 from portal.plain import day as day_text
 from portal.services.audit import record
+from portal.services.notifications.bulk import (
+    among,
+    claim_digests,
+    drop_items,
+    fill_digests,
+    move_onto_digests,
+    on_postgresql,
+    write_outbox,
+)
 from portal.services.notifications.common import (
     OVERDUE_EVERY_DAYS,
     OVERDUE_HORIZON_DAYS,
@@ -105,7 +114,7 @@ def _members_by_org(org_ids: Iterable[int]) -> dict[int, list[tuple[int, str]]]:
             sa.select(Membership.organisation_id, Membership.user_id, Membership.role)
             .join(User, User.id == Membership.user_id)
             .where(
-                Membership.organisation_id.in_(ids[start : start + 5000]),
+                among(Membership.organisation_id, ids[start : start + 5000]),
                 User.active.is_(True),
             )
         ).all()
@@ -292,9 +301,12 @@ def _monday_ran(day: date) -> bool:
 
 
 def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) -> list[int]:
-    """One digest per person with unsent notifications; returns the outbox ids."""
-    from sqlalchemy.orm import selectinload
+    """One digest per person with unsent notifications; returns the outbox ids.
 
+    Reads plain rows, not ORM objects, and writes each batch of people in a few set-based
+    statements (``bulk``); each batch is committed on its own. On PostgreSQL, with many people,
+    NOTIFY_PROCESSES processes share the work by ranges of people (exactly once still rests on
+    the digest and item claims, as between two concurrent runs)."""
     user_ids = (
         db.session.execute(
             sa.select(Notification.user_id)
@@ -304,39 +316,112 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
         .scalars()
         .all()
     )
-    outbox_ids: list[int] = []
-    monday_ran = _monday_ran(day)
-    batch = 500
     user_ids = sorted(user_ids)
+    monday_ran = _monday_ran(day)
+    processes = int(current_app.config.get("NOTIFY_PROCESSES") or 1)
+    split_from = int(current_app.config.get("NOTIFY_SPLIT_FROM") or 0)
+    if (
+        processes > 1
+        and not summary.dry_run
+        and len(user_ids) >= max(split_from, processes)
+        and on_postgresql()
+    ):
+        return _send_in_processes(day, summary, user_ids, monday_ran, processes)
+    return _send_to(day, summary, user_ids, monday_ran, commit)
+
+
+def _send_in_processes(
+    day: date, summary: RunSummary, user_ids: list[int], monday_ran: bool, processes: int
+) -> list[int]:
+    """Fork ``processes`` children, each building the digests of one range of people."""
+    import multiprocessing
+
+    db.session.commit()
+    db.session.close()
+    size = -(-len(user_ids) // processes)
+    parts = [user_ids[i : i + size] for i in range(0, len(user_ids), size)]
+    context = multiprocessing.get_context("fork")
+    with context.Pool(len(parts), initializer=_fresh_connections) as pool:
+        results = pool.starmap(_send_part, [(day, part, monday_ran) for part in parts])
+    outbox_ids: list[int] = []
+    for digests, sent, dropped, ids in results:
+        summary.digests += digests
+        summary.dropped += dropped
+        for kind, n in sent.items():
+            summary.sent[kind] = summary.sent.get(kind, 0) + n
+        outbox_ids += ids
+    return outbox_ids
+
+
+def _fresh_connections() -> None:
+    """In a forked child: never touch the parent's pooled connections."""
+    db.engine.dispose(close=False)
+
+
+def _send_part(
+    day: date, user_ids: list[int], monday_ran: bool
+) -> tuple[int, dict[str, int], int, list[int]]:
+    part = RunSummary(day=day, first_day=day)
+    try:
+        ids = _send_to(day, part, user_ids, monday_ran, db.session.commit)
+    except BaseException:
+        db.session.rollback()
+        raise
+    finally:
+        db.session.close()
+    return part.digests, part.sent, part.dropped, ids
+
+
+def _send_to(
+    day: date, summary: RunSummary, user_ids: list[int], monday_ran: bool, commit: Any
+) -> list[int]:
+    outbox_ids: list[int] = []
+    batch = 2000
     for start in range(0, len(user_ids), batch):
         chunk = user_ids[start : start + batch]
         users = {
             u.id: u
             for u in db.session.execute(
-                sa.select(User).where(User.id.in_(chunk)).options(selectinload(User.membership))
+                sa.select(
+                    User.id,
+                    User.email,
+                    User.full_name,
+                    User.security_stamp,
+                    User.active,
+                    Membership.organisation_id,
+                )
+                .outerjoin(Membership, Membership.user_id == User.id)
+                .where(among(User.id, chunk))
             )
-            .unique()
-            .scalars()
         }
         choices = _choices(chunk)
-        pending: dict[int, list[Notification]] = {}
+        pending: dict[int, list[Any]] = {}
         for row in db.session.execute(
-            sa.select(Notification).where(
-                Notification.user_id.in_(chunk),
+            sa.select(
+                Notification.id,
+                Notification.user_id,
+                Notification.organisation_id,
+                Notification.kind,
+                Notification.trial_id,
+                Notification.urgency,
+                Notification.payload,
+            ).where(
+                among(Notification.user_id, chunk),
                 Notification.digest_id.is_(None),
                 Notification.dropped.is_(None),
                 Notification.day <= day,
             )
-        ).scalars():
+        ):
             pending.setdefault(row.user_id, []).append(row)
-        ready: dict[int, list[Notification]] = {}
+        ready: dict[int, list[Any]] = {}
+        dropped: dict[int, str] = {}
         for user_id in chunk:
             user = users.get(user_id)
             rows = pending.get(user_id, [])
             if user is None or not rows:
                 continue
             choice = choices.get(user_id) or Choice()
-            org_id = user.membership.organisation_id if user.membership else None
+            org_id = user.organisation_id
             keep = []
             for row in rows:
                 reason = None
@@ -349,7 +434,7 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
                 elif row.organisation_id is not None and row.organisation_id != org_id:
                     reason = "left organisation"
                 if reason:
-                    row.dropped = reason
+                    dropped[row.id] = reason
                     summary.dropped += 1
                 else:
                     keep.append(row)
@@ -358,98 +443,61 @@ def _send_digests(day: date, summary: RunSummary, commit: Any, deliver: bool) ->
             if choice.frequency == "weekly" and not _weekly_due(day, user_id, monday_ran):
                 continue
             ready[user_id] = keep
+        if dropped:
+            drop_items(dropped)
         if ready:
             _digest_batch(day, users, ready, summary, outbox_ids)
-        db.session.flush()
         commit()
-        for rows in pending.values():  # keep the session small over 50,000 people
-            for row in rows:
-                db.session.expunge(row)
     return outbox_ids
 
 
 def _digest_batch(
     day: date,
-    users: dict[int, User],
-    ready: dict[int, list[Notification]],
+    users: dict[int, Any],
+    ready: dict[int, list[Any]],
     summary: RunSummary,
     outbox_ids: list[int],
 ) -> None:
     """Digests for a batch of people in a few statements: claim each person's (user, day)
     digest row (a concurrent run that got there first wins: its people are skipped here), move
     their unsent rows onto it, write the emails to the outbox."""
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     now = utcnow()
-    owned = dict(
-        db.session.execute(
-            insert(NotificationDigest)
-            .on_conflict_do_nothing(index_elements=["user_id", "day"])
-            .returning(NotificationDigest.user_id, NotificationDigest.id),
-            [{"user_id": u, "day": day, "items": 0, "created_at": now} for u in ready],
-        ).all()
-    )
+    owned = claim_digests(list(ready), day, now)
     if not owned:
         return
-    digest_of_user = (
-        sa.select(NotificationDigest.id)
-        .where(
-            NotificationDigest.user_id == Notification.user_id,
-            NotificationDigest.day == day,
-        )
-        .scalar_subquery()
-    )
     wanted = [row.id for user_id in owned for row in ready[user_id]]
-    claimed: set[int] = set()
-    for start in range(0, len(wanted), 5000):
-        claimed.update(
-            db.session.execute(
-                sa.update(Notification)
-                .where(
-                    Notification.id.in_(wanted[start : start + 5000]),
-                    Notification.digest_id.is_(None),
-                )
-                .values(digest_id=digest_of_user)
-                .returning(Notification.id)
-                .execution_options(synchronize_session=False)
-            ).scalars()
-        )
-    messages: list[tuple[int, int, OutboxEmail]] = []
+    claimed = move_onto_digests(wanted, day)
+    messages: list[dict[str, Any]] = []
+    filled: list[tuple[int, int]] = []
     empty: list[int] = []
-    for user_id, digest_id in owned.items():
+    for user_id in sorted(owned):
+        digest_id = owned[user_id]
         carried = [r for r in ready[user_id] if r.id in claimed]
         if not carried:
             empty.append(digest_id)
             continue
         user = users[user_id]
         email = build_digest(user, carried, day)
-        message = OutboxEmail(
-            to=user.email,
-            subject=email.subject[:200],
-            body_text=email.text,
-            body_html=email.html,
-            headers=email.headers,
+        messages.append(
+            {
+                "to": user.email,
+                "subject": email.subject[:200],
+                "body_text": email.text,
+                "body_html": email.html,
+                "headers": email.headers,
+            }
         )
-        messages.append((digest_id, len(carried), message))
+        filled.append((digest_id, len(carried)))
         summary.digests += 1
         for row in carried:
             summary.sent[row.kind] = summary.sent.get(row.kind, 0) + 1
     if empty:
-        db.session.execute(sa.delete(NotificationDigest).where(NotificationDigest.id.in_(empty)))
+        db.session.execute(sa.delete(NotificationDigest).where(among(NotificationDigest.id, empty)))
     if not messages:
         return
-    db.session.add_all([m for _, _, m in messages])
-    db.session.flush()
-    db.session.execute(
-        sa.update(NotificationDigest),
-        [{"id": d, "outbox_email_id": m.id, "items": n} for d, n, m in messages],
-    )
-    outbox_ids.extend(m.id for _, _, m in messages)
-    for _, _, message in messages:
-        db.session.expunge(message)
+    ids = write_outbox(messages, now)
+    fill_digests((d, o, n) for (d, n), o in zip(filled, ids, strict=True))
+    outbox_ids.extend(ids)
 
 
 def run_daily(day: date, *, dry_run: bool = False, deliver: bool = True) -> RunSummary:

@@ -52,43 +52,41 @@ def portfolio_items(first: date, day: date) -> int:
     ).all()
     if not officers:
         return 0
-    org_ids = list({org for org, _ in officers})
     week_ago = monday - timedelta(days=7)
 
+    # One grouped count over every owned trial per measure (not one per batch of
+    # organisations): only the officers' organisations are read from the result.
+
     def changes(statuses: tuple[str, ...]) -> dict[int, int]:
-        out: dict[int, int] = {}
-        for start in range(0, len(org_ids), 5000):
-            rows = db.session.execute(
-                sa.select(Trial.owner_organisation_id, sa.func.count())
-                .select_from(ObligationStatusChange)
-                .join(Trial, Trial.id == ObligationStatusChange.trial_id)
-                .where(
-                    ObligationStatusChange.changed_on > week_ago,
-                    ObligationStatusChange.changed_on <= monday,
-                    ObligationStatusChange.new_status.in_(statuses),
-                    Trial.owner_organisation_id.in_(org_ids[start : start + 5000]),
-                )
-                .group_by(Trial.owner_organisation_id)
-            ).all()
-            out.update({org: n for org, n in rows})
-        return out
+        rows = db.session.execute(
+            sa.select(Trial.owner_organisation_id, sa.func.count())
+            .select_from(ObligationStatusChange)
+            .join(Trial, Trial.id == ObligationStatusChange.trial_id)
+            .where(
+                ObligationStatusChange.changed_on > week_ago,
+                ObligationStatusChange.changed_on <= monday,
+                ObligationStatusChange.new_status.in_(statuses),
+                Trial.owner_organisation_id.is_not(None),
+            )
+            .group_by(Trial.owner_organisation_id)
+        ).all()
+        return {org: n for org, n in rows}
 
     newly_overdue = changes(("overdue",))
     newly_met = changes(("met", "met_late"))
-    due_soon: dict[int, int] = {}
-    for start in range(0, len(org_ids), 5000):
-        rows = db.session.execute(
+    due_soon = dict(
+        db.session.execute(
             sa.select(Trial.owner_organisation_id, sa.func.count())
             .select_from(Obligation)
             .join(Trial, Trial.id == Obligation.trial_id)
             .where(
                 Obligation.due.between(monday, monday + timedelta(days=30)),
                 Obligation.status.in_(("upcoming", "due_soon", "deferred")),
-                Trial.owner_organisation_id.in_(org_ids[start : start + 5000]),
+                Trial.owner_organisation_id.is_not(None),
             )
             .group_by(Trial.owner_organisation_id)
         ).all()
-        due_soon.update({org: n for org, n in rows})
+    )
     choices = _choices(uid for _, uid in officers)
     rows = []
     for org_id, user_id in officers:
