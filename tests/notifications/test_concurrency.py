@@ -18,21 +18,28 @@ from tests.notifications.conftest import duty
 pytestmark = pytest.mark.postgres
 
 
+def _portfolios(day: date, organisations: int, trials_each: int) -> list[int]:
+    """Organisations of a sponsor and a compliance officer each, every trial with one duty
+    overdue and one due in 30 days; committed. Returns the people's ids."""
+    people = []
+    for _ in range(organisations):
+        org = OrganisationFactory()
+        people += [member("sponsor", org).id, member("compliance_officer", org).id]
+        for n in range(trials_each):
+            held = trial(owner=org)
+            duty(held, "UK-END", day - timedelta(days=7 * (n + 1)), "overdue")
+            duty(held, "UK-RES", day + timedelta(days=30))
+    db.session.commit()
+    return people
+
+
 @pytest.mark.skipif(
     not os.environ.get("TEST_DATABASE_URL"),
     reason="two writers at once need PostgreSQL (set TEST_DATABASE_URL)",
 )
 def test_two_concurrent_runs_send_each_digest_once(app):
     day = date(2026, 12, 4)
-    people = []
-    for _ in range(6):
-        org = OrganisationFactory()
-        people += [member("sponsor", org).id, member("compliance_officer", org).id]
-        for n in range(15):
-            held = trial(owner=org)
-            duty(held, "UK-END", day - timedelta(days=7 * (n + 1)), "overdue")
-            duty(held, "UK-RES", day + timedelta(days=30))
-    db.session.commit()
+    people = _portfolios(day, organisations=6, trials_each=15)
     results, errors = [], []
     barrier = threading.Barrier(2)
 
@@ -84,15 +91,7 @@ def test_digests_built_by_two_processes_once_each(app, monkeypatch):
 
     monkeypatch.setattr(daily, "_send_in_processes", spy)
     day = date(2026, 12, 4)
-    people = []
-    for _ in range(4):
-        org = OrganisationFactory()
-        people += [member("sponsor", org).id, member("compliance_officer", org).id]
-        for n in range(5):
-            held = trial(owner=org)
-            duty(held, "UK-END", day - timedelta(days=7 * (n + 1)), "overdue")
-            duty(held, "UK-RES", day + timedelta(days=30))
-    db.session.commit()
+    people = _portfolios(day, organisations=4, trials_each=5)
     summary = run_daily(day, deliver=False)
     assert split == [2]
     assert summary.digests == len(people)

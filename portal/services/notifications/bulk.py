@@ -26,7 +26,8 @@ def on_postgresql() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
-def _insert():
+def dialect_insert():
+    """The INSERT with ON CONFLICT of this session's database (PostgreSQL or SQLite)."""
     if on_postgresql():
         from sqlalchemy.dialects.postgresql import insert
     else:
@@ -53,7 +54,7 @@ def insert_notifications(rows: list[dict[str, Any]], now: datetime) -> int:
         for start in range(0, len(rows), 500):
             chunk = [{"created_at": now, **row} for row in rows[start : start + 500]]
             stmt = (
-                _insert()(Notification)
+                dialect_insert()(Notification)
                 .on_conflict_do_nothing(index_elements=["user_id", "key"])
                 .returning(Notification.id)
             )
@@ -91,7 +92,7 @@ def claim_digests(user_ids: Sequence[int], day: date, now: datetime) -> dict[int
     if not on_postgresql():
         return dict(
             db.session.execute(
-                _insert()(NotificationDigest)
+                dialect_insert()(NotificationDigest)
                 .on_conflict_do_nothing(index_elements=["user_id", "day"])
                 .returning(NotificationDigest.user_id, NotificationDigest.id),
                 [{"user_id": u, "day": day, "items": 0, "created_at": now} for u in user_ids],

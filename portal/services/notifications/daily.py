@@ -26,6 +26,7 @@ from portal.services.audit import record
 from portal.services.notifications.bulk import (
     among,
     claim_digests,
+    dialect_insert,
     drop_items,
     fill_digests,
     move_onto_digests,
@@ -554,13 +555,8 @@ def run_daily(day: date, *, dry_run: bool = False, deliver: bool = True) -> RunS
 
 
 def _start_run(day: date) -> None:
-    dialect = db.session.get_bind().dialect.name
-    if dialect == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
     db.session.execute(
-        insert(NotificationRun)
+        dialect_insert()(NotificationRun)
         .values(day=day, started_at=utcnow())
         .on_conflict_do_nothing(index_elements=["day"])
     )
