@@ -253,7 +253,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--trials", type=int, default=5000)
     parser.add_argument("--requests", type=int, default=10)
-    parser.add_argument("--runs", type=int, default=15, help="renders per median (floor, cert)")
+    parser.add_argument("--runs", type=int, default=31, help="renders per median (floor, cert)")
     args = parser.parse_args()
 
     from flask import g

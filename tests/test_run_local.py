@@ -262,11 +262,21 @@ def test_a_killed_worker_is_started_again_and_a_certificate_is_still_issued(runn
 
 def test_a_killed_scheduler_is_started_again(runner: Run):
     scheduler = runner.child("obligations cron")
+    log = runner.instance / "logs" / "scheduler.log"
+    births = log.read_text(errors="replace").count("registering birth")
     os.kill(scheduler, signal.SIGKILL)
     runner.wait_for("The scheduler stopped (killed by SIGKILL); starting it again in 1 s")
     runner.wait_for("The scheduler is running again")
     assert runner.child("obligations cron") != scheduler
     assert runner.process.poll() is None
+    # The runner says "running again" when it starts the process; the new scheduler is at work
+    # once it has registered itself (a second or two later: it loads the app first). The next
+    # test's Ctrl-C expects a scheduler that is at work, one that can say goodbye.
+    deadline = time.monotonic() + 60
+    while log.read_text(errors="replace").count("registering birth") <= births:
+        assert time.monotonic() < deadline, "the new scheduler did not register within 60 s"
+        assert runner.process.poll() is None
+        time.sleep(0.1)
 
 
 def test_ctrl_c_stops_every_child_frees_the_port_and_leaves_no_traceback(runner: Run):
