@@ -202,3 +202,52 @@ def test_registries_that_disagree_are_listed_as_data_to_check(browser):
     assert "The registries disagree on the end of trial date" in html
     assert "ISRCTN ISRCTN11112222 says 31 December 2026" in html
     assert "disagree on the overall status" not in html
+
+
+def test_dashboard_pages_carry_the_total_and_the_sort_holds_across_pages(browser):
+    """Issue 22: the total comes with the page (a window count); it must be the same as counting
+    the filtered trials, on every page, past the end and with no match; trials without an open
+    duty sort after those with one, as before."""
+    org = OrganisationFactory()
+    titles = {}
+    for n in range(30):
+        t = trial(title=f"Paged trial {n:02d}", owner=org)
+        titles[n] = t.title
+        if n % 3 == 0:
+            obligation(t, "UK-RES", "overdue", due=today() - timedelta(days=n + 1))
+        elif n % 3 == 1:
+            obligation(t, "UK-END", "due_soon", due=today() + timedelta(days=n))
+        else:
+            obligation(t, "UK-REG", "met", due=date(2026, 6, 1))  # no open duty
+    user = member("compliance_officer", org)
+    browser.login(user.email, PASSWORD)
+
+    first = browser.get("/trials").get_data(as_text=True)
+    second = browser.get("/trials?page=2").get_data(as_text=True)
+    past = browser.get("/trials?page=3").get_data(as_text=True)
+    assert "30 trials, page 1 of 2." in first and "30 trials, page 2 of 2." in second
+    assert "30 trials, page 3 of 2." in past and "Paged trial" not in past.split("30 trials")[1]
+    shown = [t for t in titles.values() if t in first] + [t for t in titles.values() if t in second]
+    assert sorted(shown) == sorted(titles.values())  # every trial once, across the two pages
+    # Most urgent first: the ten overdue trials, then the ten due soon, then the ten with
+    # nothing open (five on each page).
+    overdue = [titles[n] for n in range(0, 30, 3)]
+    due_soon = [titles[n] for n in range(1, 30, 3)]
+    nothing_open = [titles[n] for n in range(2, 30, 3)]
+    assert all(t in first for t in overdue + due_soon)
+    assert max(first.index(t) for t in overdue) < min(first.index(t) for t in due_soon)
+    on_first = [t for t in nothing_open if t in first]
+    assert len(on_first) == 5 and max(first.index(t) for t in due_soon) < min(
+        first.index(t) for t in on_first
+    )
+    assert [t for t in titles.values() if t in second] == [
+        t for t in nothing_open if t not in on_first
+    ]
+    # Filters: the total is the filtered count, and nothing found says so.
+    assert "10 trials." in browser.get("/trials?status=overdue").get_data(as_text=True)
+    none = browser.get("/trials?q=no+such+title").get_data(as_text=True)
+    assert "0 trials." in none
+    # Sorted by title, the same total, and the join the urgency needs is not made.
+    by_title = browser.get("/trials?sort=title").get_data(as_text=True)
+    assert "30 trials, page 1 of 2." in by_title
+    assert by_title.index(titles[0]) < by_title.index(titles[1]) < by_title.index(titles[24])
