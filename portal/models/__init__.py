@@ -35,6 +35,7 @@ from portal.models.obligations import (
     ObligationStatusChange,
     ParameterSet,
     TrendCache,
+    VerdictCache,
     VerdictsVersion,
 )
 from portal.models.outbox import OutboxEmail
@@ -81,6 +82,7 @@ __all__ = [
     "ObligationStatusChange",
     "ParameterSet",
     "TrendCache",
+    "VerdictCache",
     "VerdictsVersion",
     "RegistryEntry",
     "RegistrySyncState",

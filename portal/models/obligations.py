@@ -220,3 +220,18 @@ class TrendCache(db.Model):
     token: Mapped[str] = mapped_column(sa.String(36))
     points: Mapped[list[Any]] = mapped_column(sa.JSON)
     computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
+
+
+class VerdictCache(db.Model):
+    """A figure worked out from an organisation's verdicts (portal.domain.obligations.cache):
+    good while the verdicts' token is the one it was worked out under, for the same day. One
+    row per organisation and kind of figure (the dashboard's counts by status, issue 22)."""
+
+    __tablename__ = "verdict_cache"
+
+    organisation_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    kind: Mapped[str] = mapped_column(sa.String(40), primary_key=True)
+    as_of: Mapped[date] = mapped_column()
+    token: Mapped[str] = mapped_column(sa.String(36))
+    value: Mapped[Any] = mapped_column(sa.JSON)
+    computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)

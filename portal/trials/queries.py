@@ -10,6 +10,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
+from portal.domain.obligations import cache
 from portal.domain.obligations.stored import trial_verdicts
 from portal.extensions import db
 from portal.models import (
@@ -180,18 +181,30 @@ def ordered(query: sa.Select, sort: str) -> sa.Select:
 
 
 def headline_counts(user: User) -> dict[str, int]:
-    """Obligations by status across every trial the user may see."""
-    visible = scope_trials(sa.select(Trial.id), user).subquery()
-    rows = db.session.execute(
-        sa.select(Obligation.status, sa.func.count())
-        .where(Obligation.trial_id.in_(sa.select(visible.c.id)))
-        .group_by(Obligation.status)
-    ).all()
-    counts = dict.fromkeys(HEADLINE_STATUSES, 0)
-    for status, number in rows:
-        counts[status] = counts.get(status, 0) + number
-    counts["met"] += counts.pop("met_late", 0)
-    return counts
+    """Obligations by status across every trial the user may see.
+
+    For the people of one organisation the counts are cached with the organisation's verdicts
+    (portal.domain.obligations.cache: worked out again as soon as any verdict or a trial's owner
+    changes), since counting every duty of a large portfolio on each page of the dashboard was a
+    fifth of its time (issue 22)."""
+
+    def work_out() -> dict[str, int]:
+        visible = scope_trials(sa.select(Trial.id), user).subquery()
+        rows = db.session.execute(
+            sa.select(Obligation.status, sa.func.count())
+            .where(Obligation.trial_id.in_(sa.select(visible.c.id)))
+            .group_by(Obligation.status)
+        ).all()
+        counts = dict.fromkeys(HEADLINE_STATUSES, 0)
+        for status, number in rows:
+            counts[status] = counts.get(status, 0) + number
+        counts["met"] += counts.pop("met_late", 0)
+        return counts
+
+    org = None if user.sees_all_organisations else user.organisation
+    if org is None or not org.approved:
+        return work_out()
+    return cache.cached(org.id, "headline counts", today(), work_out)
 
 
 def page_of_trials(user: User, filters: Filters, as_of: date) -> tuple[list[TrialRow], int]:

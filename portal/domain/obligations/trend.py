@@ -25,7 +25,6 @@ neither reads nor fills the cache (its changes are not in the token until it com
 from __future__ import annotations
 
 import calendar
-import logging
 from bisect import bisect_left, bisect_right
 from collections import Counter
 from dataclasses import dataclass
@@ -34,14 +33,11 @@ from itertools import accumulate
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
+from portal.domain.obligations import cache
 from portal.extensions import db
-from portal.models import Obligation, TrendCache, Trial, VerdictsVersion
+from portal.models import Obligation, TrendCache, Trial
 from portal.timeutil import utcnow
-
-log = logging.getLogger(__name__)
 
 MONTHS = 24
 DUE_SOON_DAYS = 30  # RULES.md "Status words": due soon within 30 days [param], the default
@@ -231,39 +227,21 @@ def _decode(row: list[Any]) -> MonthPoint:
 def _cached(org_id: int, as_of: date, months: int) -> tuple[str | None, list[Any] | None]:
     """(the verdicts' token, the cached points for it or None), in one query; (None, None) when
     this transaction has changed verdicts itself, or there is no token yet."""
-    postgres = db.session.get_bind().dialect.name == "postgresql"
-    if not postgres and _sqlite_writing():
-        return None, None
-    version = sa.select(VerdictsVersion.token).where(VerdictsVersion.id == 1).scalar_subquery()
     points = (
         sa.select(TrendCache.points)
         .where(
             TrendCache.organisation_id == org_id,
             TrendCache.as_of == as_of,
             TrendCache.months == months,
-            TrendCache.token == version,
+            TrendCache.token == cache.version(),
         )
         .scalar_subquery()
     )
-    touched = (
-        sa.func.current_setting("portal.verdicts_touched", sa.true()) if postgres else sa.null()
-    )
-    token, touched_here, cached = db.session.execute(sa.select(version, touched, points)).one()
-    if touched_here == "1":
-        return None, None
-    return token, cached
-
-
-def _sqlite_writing() -> bool:
-    """Whether this SQLite transaction has written anything (SQLite's driver begins a
-    transaction at the first write): the cache is another connection, which would wait for it."""
-    raw = db.session.connection().connection.dbapi_connection
-    return bool(getattr(raw, "in_transaction", False))
+    return cache.read_with_token(points)
 
 
 def _store(org_id: int, as_of: date, months: int, token: str, points: list[MonthPoint]) -> None:
-    """Keep the points for the next request, in a transaction of its own (a page that only reads
-    commits nothing). Best effort: a failure only means the next request works them out too."""
+    """Keep the points for the next request (see portal.domain.obligations.cache.upsert)."""
     values = {
         "organisation_id": org_id,
         "months": months,
@@ -272,18 +250,9 @@ def _store(org_id: int, as_of: date, months: int, token: str, points: list[Month
         "points": [_encode(p) for p in points],
         "computed_at": utcnow(),
     }
-    try:
-        with db.engine.begin() as conn:
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            statement = insert(TrendCache).values(**values)
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=[TrendCache.organisation_id],
-                    set_={k: v for k, v in values.items() if k != "organisation_id"},
-                )
-            )
-    except sa.exc.DBAPIError:
-        log.warning("The trend of organisation %s was not cached", org_id, exc_info=True)
+    cache.upsert(
+        TrendCache, [TrendCache.organisation_id], values, f"The trend of organisation {org_id}"
+    )
 
 
 def as_counters(points: list[MonthPoint]) -> list[tuple[date, Counter]]:
