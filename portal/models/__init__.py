@@ -34,7 +34,6 @@ from portal.models.obligations import (
     ObligationInputs,
     ObligationStatusChange,
     ParameterSet,
-    TrendCache,
     VerdictCache,
     VerdictsVersion,
 )
@@ -81,7 +80,6 @@ __all__ = [
     "ObligationInputs",
     "ObligationStatusChange",
     "ParameterSet",
-    "TrendCache",
     "VerdictCache",
     "VerdictsVersion",
     "RegistryEntry",

@@ -196,7 +196,7 @@ class ObligationStatusChange(db.Model):
 class VerdictsVersion(db.Model):
     """One row whose token changes whenever any stored verdict, or a trial's owner, changes
     (migration 0014's database triggers, so every way of writing them counts: the recompute,
-    bulk statements, the imports). What the cached trends are checked against (issue 18).
+    bulk statements, the imports). What the cached figures are checked against (issues 18 and 22).
 
     On PostgreSQL the token changes when the writing transaction commits (a deferred trigger,
     once per transaction, so concurrent writers hold the row for a moment only); on SQLite at
@@ -208,24 +208,11 @@ class VerdictsVersion(db.Model):
     token: Mapped[str] = mapped_column(sa.String(36))
 
 
-class TrendCache(db.Model):
-    """An organisation's last trend (portal.domain.obligations.trend), good while the verdicts'
-    token is the one it was worked out under and for the same day and number of months."""
-
-    __tablename__ = "trend_cache"
-
-    organisation_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
-    months: Mapped[int] = mapped_column()
-    as_of: Mapped[date] = mapped_column()
-    token: Mapped[str] = mapped_column(sa.String(36))
-    points: Mapped[list[Any]] = mapped_column(sa.JSON)
-    computed_at: Mapped[datetime] = mapped_column(sa.DateTime(timezone=True), default=utcnow)
-
-
 class VerdictCache(db.Model):
     """A figure worked out from an organisation's verdicts (portal.domain.obligations.cache):
     good while the verdicts' token is the one it was worked out under, for the same day. One
-    row per organisation and kind of figure (the dashboard's counts by status, issue 22)."""
+    row per organisation and kind of figure (the portfolio's trend, issue 18; the dashboard's
+    counts by status, issue 22)."""
 
     __tablename__ = "verdict_cache"
 

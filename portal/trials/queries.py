@@ -97,9 +97,7 @@ def _next_subquery() -> sa.Subquery:
     due date. Only open obligations are grouped (the others rank last and have no next due
     date, which is what a trial without a row here gets too: see ``ordered``), so the grouping
     reads a fraction of the verdicts (issue 22)."""
-    rank = sa.case(
-        *[(Obligation.status == status, value) for status, value in URGENCY.items()], else_=9
-    )
+    rank = sa.case(*[(Obligation.status == status, value) for status, value in URGENCY.items()])
     return (
         sa.select(
             Obligation.trial_id.label("trial_id"),

@@ -10,7 +10,7 @@ import sqlalchemy as sa
 
 from portal.domain.obligations.trend import monthly_trend
 from portal.extensions import db
-from portal.models import Obligation, TrendCache, Trial
+from portal.models import Obligation, Trial, VerdictCache
 from portal.services import reports
 from portal.timeutil import today
 from tests.certificates.helpers import obligation
@@ -34,7 +34,8 @@ def test_the_officer_home_and_the_report_change_as_soon_as_a_verdict_changes(bro
     browser.login(officer.email, PASSWORD)
 
     assert legend(browser.get("/").get_data(as_text=True)) == (True, False)
-    assert db.session.get(TrendCache, org.id) is not None  # kept for every web process
+    kept = db.session.get(VerdictCache, (org.id, "trend of 24 months"))
+    assert kept is not None  # kept for every web process
     with count_queries() as statements:
         html = browser.get("/").get_data(as_text=True)
     assert legend(html) == (True, False)

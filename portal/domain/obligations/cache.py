@@ -8,8 +8,8 @@ The token and the cached value are read in one query. A transaction that has cha
 itself neither reads nor fills a cache (its changes are not in the token until it commits); a
 cache that cannot be written only means the next request works the figure out again.
 
-``trend`` keeps the portfolio's monthly trend in its own table (trend_cache); the other figures
-share verdict_cache, one row per organisation and kind.
+One table, verdict_cache: a row per organisation and kind of figure (the dashboard's counts by
+status, the portfolio's trend over so many months), each for one day.
 """
 
 from __future__ import annotations
@@ -30,12 +30,12 @@ from portal.timeutil import utcnow
 log = logging.getLogger(__name__)
 
 
-def version() -> sa.ScalarSelect:
+def _version() -> sa.ScalarSelect:
     """The verdicts' current token, as a subquery."""
     return sa.select(VerdictsVersion.token).where(VerdictsVersion.id == 1).scalar_subquery()
 
 
-def read_with_token(cached: sa.ScalarSelect) -> tuple[str | None, Any]:
+def _read_with_token(cached: sa.ScalarSelect) -> tuple[str | None, Any]:
     """(the verdicts' token, ``cached``'s value), in one query; (None, None) when this
     transaction has changed verdicts itself (or, on SQLite, written anything)."""
     postgres = db.session.get_bind().dialect.name == "postgresql"
@@ -44,7 +44,7 @@ def read_with_token(cached: sa.ScalarSelect) -> tuple[str | None, Any]:
     touched = (
         sa.func.current_setting("portal.verdicts_touched", sa.true()) if postgres else sa.null()
     )
-    token, touched_here, value = db.session.execute(sa.select(version(), touched, cached)).one()
+    token, touched_here, value = db.session.execute(sa.select(_version(), touched, cached)).one()
     if touched_here == "1":
         return None, None
     return token, value
@@ -57,24 +57,6 @@ def _sqlite_writing() -> bool:
     return bool(getattr(raw, "in_transaction", False))
 
 
-def upsert(model: type, key: list[Any], values: dict[str, Any], what: str) -> None:
-    """Keep ``values`` (a row of ``model``, whose primary key is ``key``) for the next request,
-    in a transaction of its own (a page that only reads commits nothing). Best effort."""
-    try:
-        with db.engine.begin() as conn:
-            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
-            statement = insert(model).values(**values)
-            names = {column.name for column in key}
-            conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=key,
-                    set_={k: v for k, v in values.items() if k not in names},
-                )
-            )
-    except sa.exc.DBAPIError:
-        log.warning("%s was not cached", what, exc_info=True)
-
-
 def cached(org_id: int, kind: str, as_of: date, work_out: Callable[[], Any]) -> Any:
     """The figure ``kind`` of organisation ``org_id`` for ``as_of``: from verdict_cache while the
     verdicts are unchanged, else ``work_out()`` (a JSON value), kept for the next request."""
@@ -84,26 +66,32 @@ def cached(org_id: int, kind: str, as_of: date, work_out: Callable[[], Any]) -> 
             VerdictCache.organisation_id == org_id,
             VerdictCache.kind == kind,
             VerdictCache.as_of == as_of,
-            VerdictCache.token == version(),
+            VerdictCache.token == _version(),
         )
         .scalar_subquery()
     )
-    token, hit = read_with_token(value)
+    token, hit = _read_with_token(value)
     if hit is not None:
         return hit
     fresh = work_out()
     if token is not None:
-        upsert(
-            VerdictCache,
-            [VerdictCache.organisation_id, VerdictCache.kind],
-            {
-                "organisation_id": org_id,
-                "kind": kind,
-                "as_of": as_of,
-                "token": token,
-                "value": fresh,
-                "computed_at": utcnow(),
-            },
-            f"The {kind} of organisation {org_id}",
-        )
+        _store(org_id, kind, {"as_of": as_of, "token": token, "value": fresh})
     return fresh
+
+
+def _store(org_id: int, kind: str, values: dict[str, Any]) -> None:
+    """Keep a figure for the next request, in a transaction of its own (a page that only reads
+    commits nothing). Best effort: a failure only means the next request works it out too."""
+    values = {**values, "computed_at": utcnow()}
+    try:
+        with db.engine.begin() as conn:
+            insert = pg_insert if conn.dialect.name == "postgresql" else sqlite_insert
+            conn.execute(
+                insert(VerdictCache)
+                .values(organisation_id=org_id, kind=kind, **values)
+                .on_conflict_do_update(
+                    index_elements=[VerdictCache.organisation_id, VerdictCache.kind], set_=values
+                )
+            )
+    except sa.exc.DBAPIError:
+        log.warning("The %s of organisation %s was not cached", kind, org_id, exc_info=True)

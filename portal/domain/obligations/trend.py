@@ -15,11 +15,9 @@ One grouped query per call (counts by status and dates, not one row per duty), s
 same for the officer's home page and the portfolio report. Pure date arithmetic after that.
 
 The points are cached per organisation in the database (so every web process and worker shares
-them), with the token of the verdicts they were worked out from (models.VerdictsVersion, which
-database triggers change whenever a verdict or a trial's owner changes) and the day and number
-of months: the officer's home page reads one row until a verdict changes, and the first request
-after a change works the trend out again. A transaction that has changed verdicts itself
-neither reads nor fills the cache (its changes are not in the token until it commits).
+them) for the day and number of months, with the token of the verdicts they were worked out from
+(portal.domain.obligations.cache): the officer's home page reads one row until a verdict
+changes, and the first request after a change works the trend out again.
 """
 
 from __future__ import annotations
@@ -36,8 +34,7 @@ import sqlalchemy as sa
 
 from portal.domain.obligations import cache
 from portal.extensions import db
-from portal.models import Obligation, TrendCache, Trial
-from portal.timeutil import utcnow
+from portal.models import Obligation, Trial
 
 MONTHS = 24
 DUE_SOON_DAYS = 30  # RULES.md "Status words": due soon within 30 days [param], the default
@@ -202,14 +199,15 @@ def points_from(
 
 
 def monthly_trend(org_id: int, as_of: date, months: int = MONTHS) -> list[MonthPoint]:
-    """The organisation's duties by status at the end of each of the last ``months`` months."""
-    token, cached = _cached(org_id, as_of, months)
-    if cached is not None:
-        return [_decode(row) for row in cached]
-    points = points_from(verdict_groups(org_id), as_of, months)
-    if token is not None:
-        _store(org_id, as_of, months, token, points)
-    return points
+    """The organisation's duties by status at the end of each of the last ``months`` months
+    (kept with the organisation's verdicts: portal.domain.obligations.cache)."""
+    rows = cache.cached(
+        org_id,
+        f"trend of {months} months",
+        as_of,
+        lambda: [_encode(p) for p in points_from(verdict_groups(org_id), as_of, months)],
+    )
+    return [_decode(row) for row in rows]
 
 
 def _encode(point: MonthPoint) -> list[Any]:
@@ -221,37 +219,6 @@ def _decode(row: list[Any]) -> MonthPoint:
     keys = [key for key, _label in SERIES]
     return MonthPoint(
         date.fromisoformat(month), date.fromisoformat(on), **dict(zip(keys, counts, strict=True))
-    )
-
-
-def _cached(org_id: int, as_of: date, months: int) -> tuple[str | None, list[Any] | None]:
-    """(the verdicts' token, the cached points for it or None), in one query; (None, None) when
-    this transaction has changed verdicts itself, or there is no token yet."""
-    points = (
-        sa.select(TrendCache.points)
-        .where(
-            TrendCache.organisation_id == org_id,
-            TrendCache.as_of == as_of,
-            TrendCache.months == months,
-            TrendCache.token == cache.version(),
-        )
-        .scalar_subquery()
-    )
-    return cache.read_with_token(points)
-
-
-def _store(org_id: int, as_of: date, months: int, token: str, points: list[MonthPoint]) -> None:
-    """Keep the points for the next request (see portal.domain.obligations.cache.upsert)."""
-    values = {
-        "organisation_id": org_id,
-        "months": months,
-        "as_of": as_of,
-        "token": token,
-        "points": [_encode(p) for p in points],
-        "computed_at": utcnow(),
-    }
-    cache.upsert(
-        TrendCache, [TrendCache.organisation_id], values, f"The trend of organisation {org_id}"
     )
 
 
