@@ -18,9 +18,12 @@ Phases, all timed by the same client (urllib, a new connection per request, no t
 2. burst: --burst new browsers sign in at once (scrypt, deliberately slow) while the users keep
    looping. Printed: p95 of the other pages during the burst against their steady p95, and how
    many sign-ins were asked to wait (503 with Retry-After, which the client honours).
-3. floor: the same users fetch a fixed 30 KB page from bench/floor_app.py under the same
+3. signed-in floor: the same accounts, signed in, fetch the same fixed 30 KB page from the
+   portal's own app (bench/signed_in_floor.py: one extra route behind the portal's signed-in
+   policy) for --floor-seconds: the least any signed-in page can cost here, even a cached one.
+4. floor: the same users fetch a fixed 30 KB page from bench/floor_app.py under the same
    gunicorn settings for --floor-seconds. Printed: its requests/s and CPU per request, and the
-   portal's throughput as a fraction of it.
+   portal's throughput as a fraction of it; then the three CPU figures side by side.
 
 --profile serves the portal through bench/profiled_wsgi.py (cProfile on every request) and prints
 the top functions by own time and by cumulative time (the throughput figures are then not
@@ -175,6 +178,11 @@ def floor_loop(user: User, rng: random.Random) -> None:
         user.request("GET / (floor)", "/")
 
 
+def signed_in_floor_loop(user: User, rng: random.Random) -> None:
+    while not user.rec.stop.is_set():
+        user.request("GET signed-in floor", "/bench/signed-in-floor")
+
+
 def worker_pids(master: int) -> list[int]:
     pids = []
     for task in Path(f"/proc/{master}/task").iterdir():
@@ -198,10 +206,10 @@ def load_average() -> str:
     return " ".join(Path("/proc/loadavg").read_text().split()[:3])
 
 
-def wait_healthy(base: str) -> None:
+def wait_healthy(base: str, path: str = "/healthz") -> None:
     for _ in range(100):
         try:
-            urllib.request.urlopen(base + "/healthz", timeout=2)  # noqa: S310
+            urllib.request.urlopen(base + path, timeout=2)  # noqa: S310
             return
         except Exception:
             time.sleep(0.3)
@@ -298,12 +306,21 @@ def burst(rec: Recorder, base: str, n: int) -> tuple[float, int]:
     return time.monotonic() - started, sum(waits)
 
 
-def start_users(rec: Recorder, base: str, users: int, floor: bool) -> list[threading.Thread]:
+def start_users(
+    rec: Recorder, base: str, users: int, floor: bool, signed_in_floor: bool = False
+) -> list[threading.Thread]:
+    """The simulated users: the portal's journeys, the bare floor (``floor``) or, with
+    ``signed_in_floor``, the same accounts signed in to the signed-in floor's one page."""
     threads = []
     for n in range(users):
         kind = n % 10
         if floor:
             user, loop = User(base, "", "", rec), floor_loop
+        elif signed_in_floor:
+            email = ["sponsor", "officer", "reviewer"][0 if kind < 6 else 1 if kind < 8 else 2]
+            domain = "hra.example" if email == "reviewer" else "demo-trust.example"
+            user = User(base, f"{email}@{domain}", "demo-password", rec)
+            loop = signed_in_floor_loop
         elif kind < 6:
             user = User(base, "sponsor@demo-trust.example", "demo-password", rec)
             loop = sponsor_loop
@@ -324,6 +341,30 @@ def start_users(rec: Recorder, base: str, users: int, floor: bool) -> list[threa
         threads.append(thread)
         thread.start()
     return threads
+
+
+def run_floor(args, base: str, env: dict, log, app: str, signed_in: bool = False):
+    """Serve ``app`` under the same gunicorn settings and run the same client against it for
+    --floor-seconds. Returns (the arguments of print_phase, median CPU ms per request)."""
+    rec = Recorder()
+    procs = [gunicorn(int(base.rsplit(":", 1)[1]), app, env, log)]
+    try:
+        # The RQ worker has stopped by now, so the portal's /healthz would answer 503.
+        wait_healthy(base, "/login" if signed_in else "/healthz")
+        threads = start_users(rec, base, args.users, floor=not signed_in, signed_in_floor=signed_in)
+        until = time.monotonic() + 120
+        while rec.signed_in < args.users and time.monotonic() < until:
+            time.sleep(0.2)
+        time.sleep(2)
+        windows = measure(rec, "steady", procs[0].pid, args.floor_seconds)
+        rec.stop.set()
+        for thread in threads:
+            thread.join(60)
+    finally:
+        rec.stop.set()
+        stop(procs)
+    median = statistics.median(windows) if windows else float("nan")
+    return (rec, "steady", args.floor_seconds, windows), median
 
 
 def main() -> int:
@@ -427,24 +468,33 @@ def main() -> int:
             stop(procs)
             procs = []
             if args.floor_seconds:
-                floor = Recorder()
-                procs = [gunicorn(port, "bench.floor_app:app", env, log)]
-                wait_healthy(base)
-                floor_users = start_users(floor, base, args.users, floor=True)
-                time.sleep(2)
-                windows = measure(floor, "steady", procs[0].pid, args.floor_seconds)
-                floor.stop.set()
-                for thread in floor_users:
-                    thread.join(60)
+                cpu = {"portal": statistics.median(windows) if windows else float("nan")}
+                rate, cpu["signed-in floor"] = run_floor(
+                    args, base, env, log, "bench.signed_in_floor:app", signed_in=True
+                )
+                print(
+                    f"\nsigned-in floor: the portal's own app answering the same fixed 30 KB "
+                    f"page to the same signed-in accounts, with no page work (the session, the "
+                    f"live-session and user query, the CSRF, rate-limit and header hooks), same "
+                    f"gunicorn settings and client, {args.users} users for {args.floor_seconds} "
+                    f"s; load average {load_average()}"
+                )
+                print_phase(*rate)
+                floor_rate, cpu["floor"] = run_floor(args, base, env, log, "bench.floor_app:app")
                 print(
                     f"\nfloor: a bare Flask app's fixed 30 KB page, same gunicorn settings and "
                     f"client, {args.users} users for {args.floor_seconds} s; "
                     f"load average {load_average()}"
                 )
-                floor_rate = print_phase(floor, "steady", args.floor_seconds, windows)
+                floor_rate = print_phase(*floor_rate)
                 print(
                     f"\nportal {portal_rate:.0f} req/s = {portal_rate / floor_rate:.3f}x the "
                     f"floor's {floor_rate:.0f} req/s (targets: >= 400 req/s and >= 0.15x)"
+                )
+                print(
+                    "median CPU per request: "
+                    + ", ".join(f"{name} {ms:.2f} ms" for name, ms in cpu.items())
+                    + " (target for the portal: <= 3 ms)"
                 )
             return 1 if failed else 0
         finally:
