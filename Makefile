@@ -39,7 +39,7 @@ test: $(STAMP) assets system-deps lint
 	env -u TEST_DATABASE_URL $(VENV)/bin/pytest
 	@if [ -n "$$TEST_DATABASE_URL" ]; then \
 	  echo "== second pass on PostgreSQL: $$TEST_DATABASE_URL"; \
-	  $(VENV)/bin/pytest -m "not browser"; \
+	  $(VENV)/bin/pytest -m "not browser" --database-only; \
 	fi
 
 ## The tests over the larger registry corpus, ../shared/data/registry-samples (or REGISTRY_SAMPLES).

@@ -35,14 +35,52 @@ def corpus_root() -> Path:
     return Path(configured) if configured else ROOT.parent / "shared/data/registry-samples"
 
 
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--database-only",
+        action="store_true",
+        help="run only the tests that reach the database: make test's second pass, on "
+        "PostgreSQL, after a first pass of every test on SQLite",
+    )
+
+
+# How a test reaches the database: the migrated_database fixture (app, client and every fixture
+# built on them), or a module of its own that reads TEST_DATABASE_URL or makes a database.
+_DATABASE_WORDS = (
+    "migrated_database",
+    "TEST_DATABASE_URL",
+    "_postgres_url",
+    "private_postgres_database",
+)
+
+
+def _reaches_database(item: pytest.Item, sources: dict[Path, str]) -> bool:
+    if "migrated_database" in getattr(item, "fixturenames", ()):
+        return True
+    path = Path(str(item.path))
+    if path not in sources:
+        sources[path] = path.read_text(encoding="utf-8")
+    return any(word in sources[path] for word in _DATABASE_WORDS)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """``corpus`` tests run only when ``-m`` names them (``make test-corpus``)."""
-    if "corpus" in (config.option.markexpr or ""):
-        return
-    deselected = [item for item in items if item.get_closest_marker("corpus")]
+    """``corpus`` tests run only when ``-m`` names them (``make test-corpus``). With
+    ``--database-only``, tests that never reach the database are left out: they ran in the
+    first pass, and their result does not depend on which database the suite uses."""
+    deselected = []
+    if "corpus" not in (config.option.markexpr or ""):
+        deselected = [item for item in items if item.get_closest_marker("corpus")]
+    if config.getoption("database_only"):
+        sources: dict[Path, str] = {}
+        deselected += [
+            item
+            for item in items
+            if item not in deselected and not _reaches_database(item, sources)
+        ]
     if deselected:
         config.hook.pytest_deselected(items=deselected)
-        items[:] = [item for item in items if not item.get_closest_marker("corpus")]
+        dropped = set(map(id, deselected))
+        items[:] = [item for item in items if id(item) not in dropped]
 
 
 @pytest.fixture(scope="session")
