@@ -47,6 +47,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections import defaultdict
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -367,6 +369,23 @@ def run_floor(args, base: str, env: dict, log, app: str, signed_in: bool = False
     return (rec, "steady", args.floor_seconds, windows), median
 
 
+@contextmanager
+def demo_database(server_url: str, name: str, env: dict) -> Iterator[tuple[dict, str]]:
+    """A private database on the PostgreSQL server at ``server_url``, migrated and loaded with the
+    demo data through the portal's own commands; yields ``env`` with its DATABASE_URL and the demo
+    load's first line. Dropped on exit."""
+    from tests.conftest import private_postgres_database
+
+    with private_postgres_database(server_url, name) as url:
+        env = {**env, "DATABASE_URL": url}
+        flask = [str(ROOT / ".venv/bin/flask"), "--app", "portal"]
+        subprocess.run([*flask, "db", "upgrade"], env=env, check=True, capture_output=True)  # noqa: S603
+        demo = subprocess.run(  # noqa: S603
+            [*flask, "demo", "load"], env=env, check=True, capture_output=True, text=True
+        )
+        yield env, demo.stdout.splitlines()[0]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=50)
@@ -382,7 +401,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from portal.redis_embedded import EmbeddedRedis
-    from tests.conftest import SECRET, private_postgres_database
+    from tests.conftest import SECRET
 
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"portal-load-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -396,24 +415,19 @@ def main() -> int:
     port = 5600 + os.getpid() % 300
     base = f"http://127.0.0.1:{port}"
     print(f"load average at start: {load_average()} ({os.cpu_count()} cores)")
-    with private_postgres_database(args.database_url, f"bench_load_{os.getpid()}") as url:
-        env = {
-            **os.environ,
-            "PORTAL_ENV": "test",
-            "DATABASE_URL": url,
-            "REDIS_URL": redis_url,
-            "SECRET_KEY": SECRET,
-            "INSTANCE_PATH": str(workdir),
-            "PUBLIC_URL": base,
-            "LOGIN_RATE_LIMIT": "100000 per minute",
-            "BENCH_PROFILE_DIR": str(profile_dir),
-        }
+    settings = {
+        **os.environ,
+        "PORTAL_ENV": "test",
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET,
+        "INSTANCE_PATH": str(workdir),
+        "PUBLIC_URL": base,
+        "LOGIN_RATE_LIMIT": "100000 per minute",
+        "BENCH_PROFILE_DIR": str(profile_dir),
+    }
+    with demo_database(args.database_url, f"bench_load_{os.getpid()}", settings) as (env, demo):
+        print(demo)
         flask = [str(ROOT / ".venv/bin/flask"), "--app", "portal"]
-        subprocess.run([*flask, "db", "upgrade"], env=env, check=True, capture_output=True)  # noqa: S603
-        demo = subprocess.run(  # noqa: S603
-            [*flask, "demo", "load"], env=env, check=True, capture_output=True, text=True
-        )
-        print(demo.stdout.splitlines()[0])
         log = (workdir / "server.log").open("wb")
         app = "bench.profiled_wsgi:app" if args.profile else "wsgi:app"
         worker = subprocess.Popen(  # noqa: S603

@@ -18,9 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import re
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -28,8 +26,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-CSRF = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
-TRIAL_LINK = re.compile(r'href="/trials/(\d+)"')
+from bench.load import CSRF, TRIAL_LINK, demo_database  # noqa: E402
+
 WARM_UP = 5
 
 
@@ -59,7 +57,7 @@ def main() -> int:
     args = parser.parse_args()
 
     from portal.redis_embedded import EmbeddedRedis
-    from tests.conftest import SECRET, private_postgres_database
+    from tests.conftest import SECRET
 
     workdir = Path(os.environ.get("TMPDIR", "/tmp")) / f"portal-page-cost-{os.getpid()}"
     workdir.mkdir(parents=True, exist_ok=True)
@@ -68,21 +66,16 @@ def main() -> int:
     if not redis_url:
         redis = EmbeddedRedis(workdir)
         redis_url = redis.start()
+    settings = {
+        "PORTAL_ENV": "test",
+        "REDIS_URL": redis_url,
+        "SECRET_KEY": SECRET,
+        "INSTANCE_PATH": str(workdir),
+        "LOGIN_RATE_LIMIT": "100000 per minute",
+    }
     try:
-        with private_postgres_database(args.database_url, f"bench_pages_{os.getpid()}") as url:
-            env = {
-                "PORTAL_ENV": "test",
-                "DATABASE_URL": url,
-                "REDIS_URL": redis_url,
-                "SECRET_KEY": SECRET,
-                "INSTANCE_PATH": str(workdir),
-                "LOGIN_RATE_LIMIT": "100000 per minute",
-            }
-            flask = [str(ROOT / ".venv/bin/flask"), "--app", "portal"]
-            for command in (["db", "upgrade"], ["demo", "load"]):
-                subprocess.run(  # noqa: S603
-                    [*flask, *command], env={**os.environ, **env}, check=True, capture_output=True
-                )
+        name = f"bench_pages_{os.getpid()}"
+        with demo_database(args.database_url, name, {**os.environ, **settings}) as (env, _):
             os.environ.update(env)
             run(args)
     finally:
